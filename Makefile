@@ -1,0 +1,22 @@
+# One target per habit. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+K8S_DIR := target/k8s
+
+.PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-ontap k8s-binaries
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build the operator and the simulator
+	$(CARGO) build --bins
+
+lint: ## rustfmt check and clippy (pedantic) with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager, etcd, kubectl, helm
+	bash tests/k8s/build.sh

@@ -1,0 +1,3 @@
+//! The `ontap-sim` binary: serves the ONTAP REST simulator.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Command-line entry point: `run`, `crds` and `poll`.
+
+fn main() {}

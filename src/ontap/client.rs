@@ -1,0 +1,415 @@
+//! `OntapClient`: one pooled HTTPS client per endpoint that reads cluster identity and pages
+//! through security associations the way ONTAP expects.
+
+use std::collections::HashSet;
+use std::error::Error as _;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::config::{ClientConfig, Credentials};
+use super::error::OntapError;
+use super::model::{ClusterIdentity, CollectionPage, ErrorBody, SecurityAssociation};
+use super::selector::Selector;
+use super::tls::client_tls_config;
+
+/// The SA collection.
+pub const SECURITY_ASSOCIATIONS_PATH: &str = "/api/security/ipsec/security-associations";
+/// Cluster name, uuid and version.
+pub const CLUSTER_PATH: &str = "/api/cluster";
+/// Only what the operator shows, so ONTAP does less work than for `*` or `**`.
+pub const SECURITY_ASSOCIATION_FIELDS: &str = "uuid,type,node,svm,scope,policy_name,local_address,\
+remote_address,cipher_suite,lifetime,ike,ipsec";
+const CLUSTER_FIELDS: &str = "name,uuid,version";
+/// Page size NetApp's own pollers use: big enough for few round trips, small enough that
+/// ONTAP answers well inside its `return_timeout`.
+pub const PAGE_SIZE: u32 = 500;
+/// A listing longer than this many pages is treated as a paging defect, not data.
+const MAX_PAGES: u32 = 10_000;
+/// How clients identify themselves to ONTAP (shown in its audit log).
+const CLIENT_APP_HEADER: &str = "X-Dot-Client-App";
+const CLIENT_APP: &str = concat!("ontap-ipsec-operator/", env!("CARGO_PKG_VERSION"));
+/// ONTAP's own content type; it also accepts `application/json`, which drops most links.
+const HAL_JSON: &str = "application/hal+json";
+
+/// Called once per HTTP exchange with the status code, or `None` when there was no response.
+pub type ResponseObserver = Arc<dyn Fn(Option<u16>) + Send + Sync>;
+
+/// All SAs of one listing, in ONTAP's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub records: Vec<SecurityAssociation>,
+    /// Pages read, empty ones included.
+    pub pages: u32,
+}
+
+/// A client for one ONTAP cluster.
+#[derive(Clone)]
+pub struct OntapClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+    observer: Option<ResponseObserver>,
+}
+
+impl fmt::Debug for OntapClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OntapClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OntapClient {
+    pub fn new(config: ClientConfig) -> Result<Self, OntapError> {
+        let tls = client_tls_config(&config.tls, &config.credentials)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(HAL_JSON));
+        headers.insert(CLIENT_APP_HEADER, HeaderValue::from_static(CLIENT_APP));
+        if let Credentials::Basic { username, password } = &config.credentials {
+            let mut value = basic_authorization(username, password.expose())?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            // ONTAP closes idle connections after about 5 s; drop ours first.
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| OntapError::Config(format!("HTTP client: {error}")))?;
+        Ok(Self {
+            http,
+            config,
+            observer: None,
+        })
+    }
+
+    /// Reports every response status to `observer` (for metrics).
+    #[must_use]
+    pub fn with_observer(mut self, observer: ResponseObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The configuration this client was built from.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// `GET /api/cluster`: name, uuid and version.
+    pub async fn cluster(&self) -> Result<ClusterIdentity, OntapError> {
+        let mut url = self.url(CLUSTER_PATH)?;
+        url.query_pairs_mut().append_pair("fields", CLUSTER_FIELDS);
+        let body = self.get(&url).await?;
+        decode(&url, &body)
+    }
+
+    /// Every SA matching `selector`, following ONTAP's next links through short and empty
+    /// pages. Any failure on any page fails the whole listing: a partial list is never returned.
+    pub async fn security_associations(&self, selector: &Selector) -> Result<Listing, OntapError> {
+        let mut url = self.url(SECURITY_ASSOCIATIONS_PATH)?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("fields", SECURITY_ASSOCIATION_FIELDS);
+            query.append_pair("max_records", &PAGE_SIZE.to_string());
+            for (field, value) in selector.query_filters() {
+                query.append_pair(field, &value);
+            }
+        }
+        let mut records = Vec::new();
+        let mut seen_links = HashSet::new();
+        let mut pages = 0;
+        loop {
+            let body = self.get(&url).await?;
+            let page: CollectionPage<SecurityAssociation> = decode(&url, &body)?;
+            pages += 1;
+            records.extend(page.records);
+            let Some(next) = page.links.and_then(|links| links.next) else {
+                break;
+            };
+            if !seen_links.insert(next.href.clone()) || pages >= MAX_PAGES {
+                return Err(OntapError::PagingLoop { href: next.href });
+            }
+            url = self.next_url(&url, &next.href)?;
+        }
+        // Records can move between pages while ONTAP changes under us; keep one per uuid.
+        let mut unique = HashSet::with_capacity(records.len());
+        records.retain(|record| unique.insert(record.uuid.clone()));
+        Ok(Listing { records, pages })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, OntapError> {
+        self.config
+            .endpoint
+            .join(path)
+            .map_err(|error| OntapError::Config(format!("endpoint: {error}")))
+    }
+
+    /// ONTAP's next link is a path plus query to use verbatim on the same scheme and host.
+    fn next_url(&self, current: &Url, href: &str) -> Result<Url, OntapError> {
+        if !href.starts_with("/api/") {
+            return Err(OntapError::Decode {
+                url: current.to_string(),
+                path: "_links.next.href".into(),
+                message: format!("next link {href:?} is not an /api/ path"),
+            });
+        }
+        let origin = self.config.endpoint.origin().ascii_serialization();
+        Url::parse(&format!("{origin}{href}")).map_err(|error| OntapError::Decode {
+            url: current.to_string(),
+            path: "_links.next.href".into(),
+            message: format!("next link {href:?}: {error}"),
+        })
+    }
+
+    /// One GET with a single retry when a pooled connection turns out to be closed.
+    async fn get(&self, url: &Url) -> Result<Bytes, OntapError> {
+        match self.get_once(url).await {
+            Err(Attempt::StaleConnection(_)) => {
+                tracing::debug!(%url, "pooled connection was closed by ONTAP; retrying once");
+                self.get_once(url).await.map_err(Attempt::into_error)
+            }
+            other => other.map_err(Attempt::into_error),
+        }
+    }
+
+    async fn get_once(&self, url: &Url) -> Result<Bytes, Attempt> {
+        let response = match self.http.get(url.clone()).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                self.observe(None);
+                return Err(self.classify(url, &error));
+            }
+        };
+        let status = response.status();
+        self.observe(Some(status.as_u16()));
+        let body = response.bytes().await.map_err(|error| self.classify(url, &error))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(Attempt::Failed(api_error(url, status.as_u16(), &body)))
+        }
+    }
+
+    fn observe(&self, status: Option<u16>) {
+        if let Some(observer) = &self.observer {
+            observer(status);
+        }
+    }
+
+    fn classify(&self, url: &Url, error: &reqwest::Error) -> Attempt {
+        let url_text = url.to_string();
+        if error.is_timeout() {
+            return Attempt::Failed(OntapError::Timeout {
+                url: url_text,
+                timeout: self.config.timeout,
+            });
+        }
+        if let Some(tls_error) = find_tls_error(error) {
+            return Attempt::Failed(OntapError::Tls {
+                url: url_text,
+                message: tls_error,
+            });
+        }
+        let transport = OntapError::Transport {
+            url: url_text,
+            message: error_chain(error),
+        };
+        if is_stale_connection(error) {
+            Attempt::StaleConnection(transport)
+        } else {
+            Attempt::Failed(transport)
+        }
+    }
+}
+
+/// The outcome of one try: a stale pooled connection deserves one more.
+enum Attempt {
+    StaleConnection(OntapError),
+    Failed(OntapError),
+}
+
+impl Attempt {
+    fn into_error(self) -> OntapError {
+        match self {
+            Self::StaleConnection(error) | Self::Failed(error) => error,
+        }
+    }
+}
+
+fn basic_authorization(username: &str, password: &str) -> Result<HeaderValue, OntapError> {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    HeaderValue::from_str(&format!("Basic {token}"))
+        .map_err(|_| OntapError::Config("username or password holds invalid characters".into()))
+}
+
+fn decode<T: DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, OntapError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        OntapError::Decode {
+            url: url.to_string(),
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        }
+    })?;
+    deserializer.end().map_err(|error| OntapError::Decode {
+        url: url.to_string(),
+        path: ".".into(),
+        message: error.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// Maps a non-success answer to a typed error, using ONTAP's error body when it has one.
+fn api_error(url: &Url, status: u16, body: &[u8]) -> OntapError {
+    let detail = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|body| body.error)
+        .unwrap_or_default();
+    let message = detail.message.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let snippet: String = text.chars().take(200).collect();
+        if snippet.trim().is_empty() {
+            format!("HTTP {status} with an empty body")
+        } else {
+            snippet
+        }
+    });
+    let code = detail.code.unwrap_or_default();
+    let url = url.to_string();
+    match status {
+        401 => OntapError::Unauthorized { url, message },
+        403 => OntapError::Forbidden { url, message },
+        404 => OntapError::NotFound { url, code, message },
+        _ => OntapError::Api {
+            url,
+            status,
+            code,
+            message,
+            target: detail.target.unwrap_or_default(),
+        },
+    }
+}
+
+/// The rustls error behind a failed handshake, if that is what failed.
+fn find_tls_error(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(current) = source {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// True when a reused connection was closed under us: the request never reached ONTAP
+/// or its answer never came, and a GET is safe to send once more.
+fn is_stale_connection(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(current) = source {
+        if let Some(hyper_error) = current.downcast_ref::<hyper::Error>()
+            && (hyper_error.is_incomplete_message() || hyper_error.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// `error: cause: cause` on one line, for messages people read.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(current) = source {
+        let part = current.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = current.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> Url {
+        Url::parse("https://cluster1/api/x").expect("valid url")
+    }
+
+    #[test]
+    fn ontap_error_bodies_map_to_typed_errors() {
+        let body = br#"{"error":{"message":"not authorized for that command","code":"6","target":"uuid"}}"#;
+        assert!(matches!(api_error(&url(), 403, body), OntapError::Forbidden { .. }));
+        assert!(matches!(api_error(&url(), 401, b""), OntapError::Unauthorized { .. }));
+        let missing = br#"{"error":{"message":"entry doesn't exist","code":"4","target":"uuid"}}"#;
+        match api_error(&url(), 404, missing) {
+            OntapError::NotFound { code, .. } => assert_eq!(code, "4"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let unexpected = br#"{"error":{"message":"Unexpected argument \"x\".","code":262179,"target":"x"}}"#;
+        match api_error(&url(), 400, unexpected) {
+            OntapError::Api {
+                status,
+                code,
+                target,
+                ..
+            } => assert_eq!((status, code.as_str(), target.as_str()), (400, "262179", "x")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_non_json_error_body_is_quoted_in_the_message() {
+        let error = api_error(&url(), 502, b"<html>Bad Gateway</html>");
+        assert!(error.to_string().contains("Bad Gateway"), "{error}");
+        assert!(error.is_transient());
+    }
+
+    #[test]
+    fn decode_errors_name_the_json_path() {
+        let body = br#"{"records":[{"uuid":"a"},{"uuid":"b","lifetime":"forever"}]}"#;
+        let error = decode::<CollectionPage<SecurityAssociation>>(&url(), body)
+            .expect_err("lifetime is not a number");
+        match error {
+            OntapError::Decode { path, .. } => assert_eq!(path, "records[1].lifetime"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_json_is_a_decode_error() {
+        let error = decode::<CollectionPage<SecurityAssociation>>(&url(), br#"{"records":[{"uu"#)
+            .expect_err("truncated");
+        assert!(matches!(error, OntapError::Decode { .. }));
+    }
+}
