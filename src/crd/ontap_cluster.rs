@@ -1,0 +1,728 @@
+//! The `OntapCluster` custom resource: which ONTAP cluster to poll, how, and what the last poll
+//! found.
+// Doc comments on the resource types become `kubectl explain` text, where Markdown backticks
+// would show literally, so field and type names are written plainly.
+#![allow(clippy::doc_markdown)]
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::crd::duration::{
+    DURATION_MAX_LENGTH, DURATION_PATTERN, ParseDurationError, parse_duration,
+};
+use crate::crd::security_association::SecurityAssociationType;
+
+/// Annotation that asks for an immediate poll whenever its value changes.
+pub const REFRESH_ANNOTATION: &str = "ontap-ipsec.dev/refresh";
+
+/// Default of `spec.pollInterval`.
+pub const DEFAULT_POLL_INTERVAL: &str = "60s";
+/// Shortest `spec.pollInterval` the API server accepts; the CEL rule below spells the same value.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// Default of `spec.timeout`.
+pub const DEFAULT_TIMEOUT: &str = "30s";
+/// Default of `spec.countersRefreshInterval`.
+pub const DEFAULT_COUNTERS_REFRESH_INTERVAL: &str = "15m";
+/// Default of `spec.staleAfter`.
+pub const DEFAULT_STALE_AFTER: u32 = 3;
+/// Default of `spec.credentialsSecretRef.usernameKey`.
+pub const DEFAULT_USERNAME_KEY: &str = "username";
+/// Default of `spec.credentialsSecretRef.passwordKey`.
+pub const DEFAULT_PASSWORD_KEY: &str = "password";
+/// Default of `spec.tls.caSecretRef.key`.
+pub const DEFAULT_CA_KEY: &str = "ca.crt";
+/// At most this many entries are kept in `status.unhealthyPeers`.
+pub const MAX_UNHEALTHY_PEERS: usize = 20;
+
+/// URL scheme ONTAP is normally reached with.
+pub const HTTPS_SCHEME: &str = "https";
+/// URL scheme allowed only with `allowInsecureHttp`.
+pub const HTTP_SCHEME: &str = "http";
+
+/// Longest endpoint URL the schema accepts.
+const ENDPOINT_MAX_LENGTH: u32 = 2048;
+
+/// CEL rule on `spec.endpoint`: an absolute URL with a host.
+pub const ENDPOINT_URL_RULE: &str = "isURL(self) && url(self).getHostname() != ''";
+/// Message for [`ENDPOINT_URL_RULE`].
+pub const ENDPOINT_URL_MESSAGE: &str =
+    "endpoint must be an absolute URL with a host, such as https://cluster-mgmt.example.com";
+/// CEL rule on `spec`: https, or http only when `allowInsecureHttp` is true.
+pub const ENDPOINT_SCHEME_RULE: &str = "self.endpoint.startsWith('https://') || \
+     (self.allowInsecureHttp && self.endpoint.startsWith('http://'))";
+/// Message for [`ENDPOINT_SCHEME_RULE`].
+pub const ENDPOINT_SCHEME_MESSAGE: &str = "endpoint must start with https://; \
+     plain http:// is refused unless allowInsecureHttp is true";
+/// CEL rule on `spec.pollInterval`.
+pub const POLL_INTERVAL_RULE: &str = "duration(self) >= duration('10s')";
+/// Message for [`POLL_INTERVAL_RULE`].
+pub const POLL_INTERVAL_MESSAGE: &str = "pollInterval must be at least 10s";
+/// CEL rule on `spec.timeout`.
+pub const TIMEOUT_RULE: &str = "duration(self) > duration('0s')";
+/// Message for [`TIMEOUT_RULE`].
+pub const TIMEOUT_MESSAGE: &str = "timeout must be longer than 0s";
+/// CEL rule on `spec.tls`.
+pub const TLS_RULE: &str = "!(has(self.caSecretRef) && self.insecureSkipVerify)";
+/// Message for [`TLS_RULE`].
+pub const TLS_MESSAGE: &str =
+    "set tls.caSecretRef or tls.insecureSkipVerify, not both: skipping verification ignores the CA";
+
+/// Where and how to poll one ONTAP cluster for its IPsec and IKE security associations.
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeats as duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[kube(
+    group = "ontap-ipsec.dev",
+    version = "v1alpha1",
+    kind = "OntapCluster",
+    plural = "ontapclusters",
+    singular = "ontapcluster",
+    namespaced,
+    status = "OntapClusterStatus",
+    derive = "PartialEq",
+    shortname = "ontap",
+    category = "ontap-ipsec",
+    doc = "OntapCluster points the operator at one NetApp ONTAP cluster. The operator polls the \
+           cluster's IPsec and IKE security associations and mirrors each as an \
+           IpsecSecurityAssociation in this namespace.",
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".spec.endpoint",
+        description = "ONTAP cluster-management endpoint"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "status of the Ready condition: the last poll succeeded"
+    ),
+    printcolumn(
+        name = "Tunnels Healthy",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="TunnelsHealthy")].status"#,
+        description = "status of the TunnelsHealthy condition: every mirrored SA is Ready"
+    ),
+    printcolumn(
+        name = "SAs",
+        type_ = "integer",
+        json_path = ".status.securityAssociations.total",
+        description = "security associations mirrored"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".status.ontap.version",
+        description = "ONTAP release",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "reason of the Ready condition",
+        priority = 1
+    )
+)]
+#[x_kube(validation = Rule::new(ENDPOINT_SCHEME_RULE)
+    .message(ENDPOINT_SCHEME_MESSAGE)
+    .field_path(".endpoint"))]
+#[serde(rename_all = "camelCase")]
+pub struct OntapClusterSpec {
+    /// Cluster-management URL of the ONTAP cluster, https://host or https://host:port. Plain
+    /// http:// is refused unless allowInsecureHttp is true.
+    #[schemars(length(min = 1, max = ENDPOINT_MAX_LENGTH))]
+    #[x_kube(validation = Rule::new(ENDPOINT_URL_RULE).message(ENDPOINT_URL_MESSAGE))]
+    pub endpoint: String,
+    /// Allow an http:// endpoint. Credentials then cross the network in clear text: for tests
+    /// and simulators only.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Secret in this namespace holding the ONTAP credentials. With keys usernameKey and
+    /// passwordKey the operator uses HTTP Basic authentication; a Secret of type
+    /// kubernetes.io/tls (keys tls.crt and tls.key) means client-certificate authentication
+    /// instead. Read on every poll, so a rotated Secret takes effect without a restart.
+    pub credentials_secret_ref: CredentialsSecretReference,
+    /// How to trust the endpoint's certificate. Without it the system's trusted roots are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// Time between polls, as a duration such as 60s, 5m or 1h30m; at least 10s. Each wait is
+    /// jittered so many clusters do not poll in step.
+    #[serde(default = "default_poll_interval")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
+    #[x_kube(validation = Rule::new(POLL_INTERVAL_RULE).message(POLL_INTERVAL_MESSAGE))]
+    pub poll_interval: String,
+    /// Time allowed for one request to ONTAP, as a duration such as 30s; longer than 0s.
+    #[serde(default = "default_timeout")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
+    #[x_kube(validation = Rule::new(TIMEOUT_RULE).message(TIMEOUT_MESSAGE))]
+    pub timeout: String,
+    /// How often the traffic counters (bytes, packets) of each IpsecSecurityAssociation are
+    /// written to its status, as a duration such as 15m. 0s means never. Counters are exported
+    /// as metrics on every poll regardless; writing them less often keeps the API server quiet.
+    #[serde(default = "default_counters_refresh_interval")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
+    pub counters_refresh_interval: String,
+    /// Number of missed polls after which the conditions of the mirrored security associations
+    /// turn Unknown (reason ClusterUnreachable): once staleAfter × pollInterval has passed since
+    /// status.lastSuccessfulPollTime. Mirrored objects are never deleted because a poll failed.
+    #[serde(default = "default_stale_after")]
+    #[schemars(range(min = 1))]
+    pub stale_after: u32,
+    /// Mirror only the security associations that match; sent to ONTAP as query filters.
+    /// Within a list any value matches; all given lists must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<SecurityAssociationSelector>,
+    /// Stop polling. Mirrored objects are kept as they are; the Ready condition turns False
+    /// with reason Suspended.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn default_poll_interval() -> String {
+    DEFAULT_POLL_INTERVAL.to_owned()
+}
+
+fn default_timeout() -> String {
+    DEFAULT_TIMEOUT.to_owned()
+}
+
+fn default_counters_refresh_interval() -> String {
+    DEFAULT_COUNTERS_REFRESH_INTERVAL.to_owned()
+}
+
+fn default_stale_after() -> u32 {
+    DEFAULT_STALE_AFTER
+}
+
+fn default_username_key() -> String {
+    DEFAULT_USERNAME_KEY.to_owned()
+}
+
+fn default_password_key() -> String {
+    DEFAULT_PASSWORD_KEY.to_owned()
+}
+
+fn default_ca_key() -> String {
+    DEFAULT_CA_KEY.to_owned()
+}
+
+/// A Secret in the OntapCluster's namespace holding the ONTAP credentials.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key of the user name in the Secret.
+    #[serde(default = "default_username_key")]
+    #[schemars(length(min = 1))]
+    pub username_key: String,
+    /// Key of the password in the Secret.
+    #[serde(default = "default_password_key")]
+    #[schemars(length(min = 1))]
+    pub password_key: String,
+}
+
+impl CredentialsSecretReference {
+    /// A reference to the named Secret with the default keys.
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            username_key: default_username_key(),
+            password_key: default_password_key(),
+        }
+    }
+}
+
+/// How the operator verifies the endpoint's TLS certificate.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[x_kube(validation = Rule::new(TLS_RULE).message(TLS_MESSAGE))]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSettings {
+    /// Secret in this namespace with the PEM certificate(s) of the CA that signed the ONTAP
+    /// certificate (or the self-signed certificate itself). Replaces the system's trusted roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<CaSecretReference>,
+    /// Host name to verify the certificate against, when it differs from the endpoint's host
+    /// (for example when the endpoint is an IP address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Skip certificate verification entirely. Anyone on the path can then read the
+    /// credentials: for tests only.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// A key of a Secret holding PEM CA certificates.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CaSecretReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key of the PEM data in the Secret.
+    #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+impl CaSecretReference {
+    /// A reference to the named Secret with the default key `ca.crt`.
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            key: default_ca_key(),
+        }
+    }
+}
+
+/// Filters on the security associations to mirror. Empty lists match everything.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityAssociationSelector {
+    /// SVM names; security associations of cluster scope have no SVM and do not match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
+    pub svms: Vec<String>,
+    /// ONTAP node names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
+    pub nodes: Vec<String>,
+    /// ike, ipsec or both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<SecurityAssociationType>,
+    /// ONTAP IPsec policy names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
+    pub policies: Vec<String>,
+}
+
+/// What the last polls of the ONTAP cluster found.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OntapClusterStatus {
+    /// The metadata.generation the operator last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready (the last poll succeeded and every SA is mirrored), TunnelsHealthy (every mirrored
+    /// SA is Ready) and Stalled (an error needs a human: bad credentials, invalid spec, missing
+    /// Secret).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::crd::condition::conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Identity of the ONTAP cluster as it reports itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ontap: Option<OntapClusterIdentity>,
+    /// Counts of the mirrored security associations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_associations: Option<SecurityAssociationCounts>,
+    /// Up to 20 security associations that are not Ready, to see at a glance which peers are
+    /// down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_UNHEALTHY_PEERS))]
+    pub unhealthy_peers: Vec<UnhealthyPeer>,
+    /// When the last poll succeeded. Staleness (staleAfter) is measured from this time, so it
+    /// survives operator restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_poll_time: Option<Time>,
+}
+
+/// The ONTAP cluster's own name, uuid and release.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OntapClusterIdentity {
+    /// Cluster name in ONTAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// Cluster uuid in ONTAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_uuid: Option<String>,
+    /// ONTAP release, for example 9.14.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// Counts of mirrored security associations.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityAssociationCounts {
+    /// All mirrored security associations.
+    pub total: i64,
+    /// Those of type ike.
+    pub ike: i64,
+    /// Those of type ipsec.
+    pub ipsec: i64,
+    /// Those whose Ready condition is True.
+    pub ready: i64,
+    /// Those whose Ready condition is False or Unknown.
+    pub not_ready: i64,
+}
+
+/// One security association that is not Ready.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UnhealthyPeer {
+    /// SVM of the security association; absent for cluster scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub svm: Option<String>,
+    /// Local address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<String>,
+    /// Peer address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_address: Option<String>,
+    /// ONTAP IPsec policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// Reason of the security association's Ready condition, for example Connecting.
+    pub reason: String,
+}
+
+/// Why a spec cannot be used; the message becomes the `InvalidSpec` condition message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// `endpoint` is not a URL.
+    #[error("endpoint {endpoint:?} is not a valid URL")]
+    EndpointNotUrl {
+        /// The endpoint as written.
+        endpoint: String,
+        /// What the URL parser said.
+        #[source]
+        source: url::ParseError,
+    },
+    /// `endpoint` has no host.
+    #[error("endpoint {endpoint:?} has no host")]
+    EndpointWithoutHost {
+        /// The endpoint as written.
+        endpoint: String,
+    },
+    /// `endpoint` is http:// without `allowInsecureHttp`, or some other scheme.
+    #[error(
+        "endpoint {endpoint:?} must start with https:// (plain http:// needs allowInsecureHttp: true)"
+    )]
+    EndpointScheme {
+        /// The endpoint as written.
+        endpoint: String,
+    },
+    /// A duration field cannot be read.
+    #[error("{field} is not a valid duration")]
+    Duration {
+        /// The spec field, for example `pollInterval`.
+        field: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: ParseDurationError,
+    },
+    /// `pollInterval` is shorter than the minimum.
+    #[error("pollInterval {poll_interval:?} is shorter than 10s")]
+    PollIntervalTooShort {
+        /// The interval as written.
+        poll_interval: String,
+    },
+    /// `timeout` is zero.
+    #[error("timeout must be longer than 0s")]
+    ZeroTimeout,
+    /// `staleAfter` is zero.
+    #[error("staleAfter must be at least 1")]
+    ZeroStaleAfter,
+    /// Both a CA and `insecureSkipVerify` are set.
+    #[error("tls.caSecretRef and tls.insecureSkipVerify cannot both be set")]
+    TlsConflict,
+}
+
+/// The spec's timing fields, read and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollTiming {
+    /// Time between polls (before jitter).
+    pub poll_interval: Duration,
+    /// Time allowed for one request to ONTAP.
+    pub timeout: Duration,
+    /// How often counters are written to SA status; `None` means never (`0s`).
+    pub counters_refresh_interval: Option<Duration>,
+    /// Missed polls before mirrored SAs turn Unknown.
+    pub stale_after: u32,
+}
+
+impl PollTiming {
+    /// Time since the last successful poll after which mirrored SAs turn Unknown:
+    /// `staleAfter × pollInterval`.
+    #[must_use]
+    pub fn stale_threshold(&self) -> Duration {
+        self.poll_interval.saturating_mul(self.stale_after)
+    }
+}
+
+impl OntapClusterSpec {
+    /// A spec for the given endpoint and credentials Secret, with every other field at its
+    /// default.
+    #[must_use]
+    pub fn new(endpoint: impl Into<String>, credentials_secret_name: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            allow_insecure_http: false,
+            credentials_secret_ref: CredentialsSecretReference::new(credentials_secret_name),
+            tls: None,
+            poll_interval: default_poll_interval(),
+            timeout: default_timeout(),
+            counters_refresh_interval: default_counters_refresh_interval(),
+            stale_after: DEFAULT_STALE_AFTER,
+            selector: None,
+            suspend: false,
+        }
+    }
+
+    /// Checks what the API server's schema checks, for objects that reached the operator some
+    /// other way (an older CRD, a hand-made object in tests), and returns the timing fields.
+    pub fn validate(&self) -> Result<PollTiming, SpecError> {
+        self.check_endpoint()?;
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.ca_secret_ref.is_some() && tls.insecure_skip_verify)
+        {
+            return Err(SpecError::TlsConflict);
+        }
+        self.poll_timing()
+    }
+
+    /// Reads and checks `pollInterval`, `timeout`, `countersRefreshInterval` and `staleAfter`.
+    pub fn poll_timing(&self) -> Result<PollTiming, SpecError> {
+        let read = |field: &'static str, text: &str| {
+            parse_duration(text).map_err(|source| SpecError::Duration { field, source })
+        };
+        let poll_interval = read("pollInterval", &self.poll_interval)?;
+        if poll_interval < MIN_POLL_INTERVAL {
+            return Err(SpecError::PollIntervalTooShort {
+                poll_interval: self.poll_interval.clone(),
+            });
+        }
+        let timeout = read("timeout", &self.timeout)?;
+        if timeout.is_zero() {
+            return Err(SpecError::ZeroTimeout);
+        }
+        let counters_refresh_interval = Some(read(
+            "countersRefreshInterval",
+            &self.counters_refresh_interval,
+        )?)
+        .filter(|interval| !interval.is_zero());
+        if self.stale_after == 0 {
+            return Err(SpecError::ZeroStaleAfter);
+        }
+        Ok(PollTiming {
+            poll_interval,
+            timeout,
+            counters_refresh_interval,
+            stale_after: self.stale_after,
+        })
+    }
+
+    fn check_endpoint(&self) -> Result<(), SpecError> {
+        let endpoint = || self.endpoint.clone();
+        let url = url::Url::parse(&self.endpoint).map_err(|source| SpecError::EndpointNotUrl {
+            endpoint: endpoint(),
+            source,
+        })?;
+        let scheme_allowed = url.scheme() == HTTPS_SCHEME
+            || (url.scheme() == HTTP_SCHEME && self.allow_insecure_http);
+        if !scheme_allowed {
+            return Err(SpecError::EndpointScheme {
+                endpoint: endpoint(),
+            });
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(SpecError::EndpointWithoutHost {
+                endpoint: endpoint(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::{CustomResourceExt, Resource};
+
+    fn spec() -> OntapClusterSpec {
+        OntapClusterSpec::new("https://cluster-mgmt.example.com", "ontap-credentials")
+    }
+
+    #[test]
+    fn names_match_the_design() {
+        assert_eq!(OntapCluster::group(&()), crate::crd::GROUP);
+        assert_eq!(OntapCluster::version(&()), crate::crd::VERSION);
+        assert_eq!(OntapCluster::kind(&()), "OntapCluster");
+        assert_eq!(OntapCluster::plural(&()), "ontapclusters");
+        assert_eq!(OntapCluster::shortnames(), ["ontap"]);
+        let crd = OntapCluster::crd();
+        assert_eq!(
+            crd.spec.names.categories,
+            Some(vec![crate::crd::CATEGORY.to_owned()])
+        );
+        assert_eq!(crd.spec.scope, "Namespaced");
+    }
+
+    #[test]
+    fn minimal_spec_reads_with_defaults() {
+        let spec: OntapClusterSpec = serde_json::from_value(serde_json::json!({
+            "endpoint": "https://cluster-mgmt.example.com",
+            "credentialsSecretRef": {"name": "ontap-credentials"}
+        }))
+        .expect("minimal spec deserialises");
+        assert_eq!(spec, self::spec());
+        assert_eq!(spec.credentials_secret_ref.username_key, "username");
+        assert_eq!(spec.credentials_secret_ref.password_key, "password");
+    }
+
+    #[test]
+    fn default_timing_is_sixty_thirty_fifteen_three() {
+        let timing = spec().validate().expect("default spec is valid");
+        assert_eq!(
+            timing,
+            PollTiming {
+                poll_interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(30),
+                counters_refresh_interval: Some(Duration::from_secs(900)),
+                stale_after: 3,
+            }
+        );
+        assert_eq!(timing.stale_threshold(), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn zero_counters_refresh_interval_means_never() {
+        let mut spec = spec();
+        spec.counters_refresh_interval = "0s".into();
+        let timing = spec.poll_timing().expect("0s is allowed");
+        assert_eq!(timing.counters_refresh_interval, None);
+    }
+
+    #[test]
+    fn poll_interval_below_ten_seconds_is_refused() {
+        let mut spec = spec();
+        spec.poll_interval = "5s".into();
+        assert_eq!(
+            spec.validate(),
+            Err(SpecError::PollIntervalTooShort {
+                poll_interval: "5s".into()
+            })
+        );
+        spec.poll_interval = "10s".into();
+        assert!(spec.validate().is_ok());
+        assert_eq!(parse_duration("10s"), Ok(MIN_POLL_INTERVAL));
+    }
+
+    #[test]
+    fn unreadable_duration_names_the_field() {
+        let mut spec = spec();
+        spec.timeout = "30".into();
+        let error = spec.validate().expect_err("30 has no unit");
+        assert_eq!(error.to_string(), "timeout is not a valid duration");
+        assert!(matches!(
+            error,
+            SpecError::Duration {
+                field: "timeout",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn zero_timeout_and_zero_stale_after_are_refused() {
+        let mut spec = spec();
+        spec.timeout = "0s".into();
+        assert_eq!(spec.validate(), Err(SpecError::ZeroTimeout));
+        let mut spec = self::spec();
+        spec.stale_after = 0;
+        assert_eq!(spec.validate(), Err(SpecError::ZeroStaleAfter));
+    }
+
+    #[test]
+    fn plain_http_needs_allow_insecure_http() {
+        let mut spec = spec();
+        spec.endpoint = "http://127.0.0.1:8080".into();
+        assert!(matches!(
+            spec.validate(),
+            Err(SpecError::EndpointScheme { .. })
+        ));
+        spec.allow_insecure_http = true;
+        assert!(spec.validate().is_ok());
+    }
+
+    #[test]
+    fn other_schemes_and_hostless_urls_are_refused() {
+        let mut spec = spec();
+        spec.endpoint = "ftp://cluster".into();
+        assert!(matches!(
+            spec.validate(),
+            Err(SpecError::EndpointScheme { .. })
+        ));
+        spec.endpoint = "cluster-mgmt.example.com".into();
+        assert!(matches!(
+            spec.validate(),
+            Err(SpecError::EndpointNotUrl { .. })
+        ));
+        spec.endpoint = "https://".into();
+        assert!(spec.validate().is_err());
+    }
+
+    #[test]
+    fn ca_and_insecure_skip_verify_conflict() {
+        let mut spec = spec();
+        spec.tls = Some(TlsSettings {
+            ca_secret_ref: Some(CaSecretReference::new("ontap-ca")),
+            server_name: None,
+            insecure_skip_verify: true,
+        });
+        assert_eq!(spec.validate(), Err(SpecError::TlsConflict));
+    }
+
+    #[test]
+    fn schema_carries_defaults_and_rules() {
+        let crd = serde_json::to_value(OntapCluster::crd()).expect("crd serialises");
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let properties = &spec["properties"];
+        assert_eq!(properties["pollInterval"]["default"], "60s");
+        assert_eq!(properties["timeout"]["default"], "30s");
+        assert_eq!(properties["countersRefreshInterval"]["default"], "15m");
+        assert_eq!(properties["staleAfter"]["default"], 3);
+        assert_eq!(properties["staleAfter"]["minimum"], 1.0);
+        assert_eq!(properties["allowInsecureHttp"]["default"], false);
+        assert_eq!(properties["suspend"]["default"], false);
+        assert_eq!(
+            properties["credentialsSecretRef"]["properties"]["usernameKey"]["default"],
+            "username"
+        );
+        assert_eq!(
+            properties["pollInterval"]["x-kubernetes-validations"][0]["rule"],
+            POLL_INTERVAL_RULE
+        );
+        assert_eq!(
+            spec["x-kubernetes-validations"][0]["message"],
+            ENDPOINT_SCHEME_MESSAGE
+        );
+        assert_eq!(
+            properties["selector"]["properties"]["types"]["items"]["enum"],
+            serde_json::json!(["ike", "ipsec"])
+        );
+        let status =
+            &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+        assert_eq!(
+            status["properties"]["conditions"]["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"])
+        );
+        assert_eq!(status["properties"]["unhealthyPeers"]["maxItems"], 20);
+    }
+}
