@@ -1,0 +1,222 @@
+//! Handlers of the simulated ONTAP endpoints under `/api/`.
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use http::{StatusCode, Uri};
+use serde_json::{Value, json};
+
+use super::collection::{self, CollectionRequest};
+use super::fields::FieldSelection;
+use super::ontap_error::OntapError;
+use super::paths;
+use super::query::{parse_collection, parse_instance};
+use super::render;
+use super::response::{self, Format};
+use super::router::{AppState, Shaping};
+
+/// `GET /api/security/ipsec/security-associations`
+pub async fn security_associations(
+    State(app): State<AppState>,
+    format: Format,
+    uri: Uri,
+    shaping: Option<Extension<Shaping>>,
+) -> Response {
+    let served = &app.served;
+    if !endpoint_exists(&app) {
+        return response::error(&OntapError::api_not_found(), format);
+    }
+    let query = match parse_collection(uri.query(), &served.security_association_fields) {
+        Ok(query) => query,
+        Err(error) => return response::error(&error, format),
+    };
+    let request = CollectionRequest {
+        path: paths::SECURITY_ASSOCIATIONS,
+        self_href: self_href(&uri),
+        query: &query,
+        shaping: shaping.and_then(|Extension(Shaping(shaping))| shaping),
+    };
+    let body = app.state.read(|store, read| {
+        collection::body(&request, |start| {
+            store
+                .starting_at(start, read)
+                .map(|record| render::security_association(record, &served.version))
+        })
+    });
+    response::json(StatusCode::OK, body, format)
+}
+
+/// `GET /api/security/ipsec/security-associations/{uuid}`: the bare record.
+pub async fn security_association(
+    State(app): State<AppState>,
+    format: Format,
+    uri: Uri,
+    Path(uuid): Path<String>,
+) -> Response {
+    let served = &app.served;
+    if !endpoint_exists(&app) {
+        return response::error(&OntapError::api_not_found(), format);
+    }
+    let fields = match parse_instance(uri.query(), &served.security_association_fields) {
+        Ok(FieldSelection::KeysOnly) => FieldSelection::All,
+        Ok(fields) => fields,
+        Err(error) => return response::error(&error, format),
+    };
+    let record = app.state.read(|store, read| store.get(&uuid, read));
+    match record {
+        Some(record) => {
+            let record = render::security_association(record, &served.version);
+            response::json(StatusCode::OK, fields.project(&record), format)
+        }
+        None if !is_uuid(&uuid) => response::error(&OntapError::invalid_uuid(&uuid), format),
+        None => response::error(&OntapError::entry_not_found(), format),
+    }
+}
+
+/// `GET /api/security/ipsec/security-associations/{uuid}/...`: ONTAP has nothing below an SA.
+pub async fn extra_segment(
+    State(app): State<AppState>,
+    format: Format,
+    Path((_uuid, rest)): Path<(String, String)>,
+) -> Response {
+    if !endpoint_exists(&app) {
+        return response::error(&OntapError::api_not_found(), format);
+    }
+    let segment = rest.split('/').next().unwrap_or_default();
+    response::error(&OntapError::unexpected_path_segment(segment), format)
+}
+
+/// `GET /api/cluster`: name, uuid and version.
+pub async fn cluster(State(app): State<AppState>, format: Format, uri: Uri) -> Response {
+    let served = &app.served;
+    let fields = match parse_instance(uri.query(), &served.cluster_fields) {
+        Ok(FieldSelection::KeysOnly) => FieldSelection::All,
+        Ok(fields) => fields,
+        Err(error) => return response::error(&error, format),
+    };
+    let version = &served.version;
+    let cluster = json!({
+        "name": served.cluster_name,
+        "uuid": served.cluster_uuid,
+        "version": {
+            "full": version.full(),
+            "generation": version.generation,
+            "major": version.major,
+            "minor": version.minor,
+        },
+        "_links": { "self": { "href": paths::CLUSTER } },
+    });
+    response::json(StatusCode::OK, fields.project(&cluster), format)
+}
+
+/// `GET /api/cluster/nodes`: the nodes named by the SA records, all `up`.
+pub async fn nodes(State(app): State<AppState>, format: Format, uri: Uri) -> Response {
+    let query = match parse_collection(uri.query(), &app.served.node_fields) {
+        Ok(query) => query,
+        Err(error) => return response::error(&error, format),
+    };
+    let nodes = derive_nodes(&app);
+    let request = CollectionRequest {
+        path: paths::NODES,
+        self_href: self_href(&uri),
+        query: &query,
+        shaping: None,
+    };
+    let body = collection::body(&request, |start| {
+        let start = start.map(str::to_owned);
+        nodes
+            .iter()
+            .filter(move |node| {
+                start
+                    .as_deref()
+                    .is_none_or(|start| node["uuid"].as_str() >= Some(start))
+            })
+            .cloned()
+    });
+    response::json(StatusCode::OK, body, format)
+}
+
+/// `GET /api/cluster/nodes/{uuid}`
+pub async fn node(
+    State(app): State<AppState>,
+    format: Format,
+    uri: Uri,
+    Path(uuid): Path<String>,
+) -> Response {
+    let fields = match parse_instance(uri.query(), &app.served.node_fields) {
+        Ok(FieldSelection::KeysOnly) => FieldSelection::All,
+        Ok(fields) => fields,
+        Err(error) => return response::error(&error, format),
+    };
+    match derive_nodes(&app)
+        .into_iter()
+        .find(|node| node["uuid"].as_str() == Some(uuid.as_str()))
+    {
+        Some(node) => response::json(StatusCode::OK, fields.project(&node), format),
+        None if !is_uuid(&uuid) => response::error(&OntapError::invalid_uuid(&uuid), format),
+        None => response::error(&OntapError::entry_not_found(), format),
+    }
+}
+
+/// Any other path.
+pub async fn not_found(format: Format) -> Response {
+    response::error(&OntapError::api_not_found(), format)
+}
+
+/// A method the read-only endpoints do not serve.
+pub async fn method_not_allowed(format: Format) -> Response {
+    response::error(&OntapError::method_not_allowed(), format)
+}
+
+/// The SA endpoint appeared in ONTAP 9.8.
+fn endpoint_exists(app: &AppState) -> bool {
+    app.served.version.is_at_least(9, 8, 0)
+}
+
+fn self_href(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |path| path.as_str().to_owned())
+}
+
+/// Nodes (uuid → name) named by any SA record, in uuid order.
+fn derive_nodes(app: &AppState) -> Vec<Value> {
+    app.state.peek(|store| {
+        store
+            .raw()
+            .filter_map(|record| {
+                let node = record.get("node")?;
+                Some((
+                    node.get("uuid")?.as_str()?.to_owned(),
+                    node.get("name")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .map(|(uuid, name)| render::node(&name, &uuid))
+            .collect()
+    })
+}
+
+/// ONTAP keys are hyphenated 8-4-4-4-12 hex UUIDs.
+fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.char_indices().all(|(index, c)| match index {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_shape_is_strict() {
+        assert!(is_uuid("1cd8a442-86d1-11e0-ae1c-123478563412"));
+        assert!(!is_uuid("1cd8a44286d111e0ae1c123478563412"));
+        assert!(!is_uuid("not-a-uuid"));
+        assert!(!is_uuid("1cd8a442-86d1-11e0-ae1c-12347856341g"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Collection GETs: filtering, ordering, paging with next links, counting, and the response body.
+
+use serde_json::{Map, Value, json};
+
+use super::fault::PageShaping;
+use super::order::compare_records;
+use super::paths;
+use super::query::CollectionQuery;
+
+const UUID_FIELD: &str = "uuid";
+
+/// One collection GET as the handler understood it.
+#[derive(Debug)]
+pub struct CollectionRequest<'a> {
+    /// Path of the collection, the base of next links.
+    pub path: &'a str,
+    /// The request's own path and query, for `_links.self`.
+    pub self_href: String,
+    pub query: &'a CollectionQuery,
+    pub shaping: Option<PageShaping>,
+}
+
+/// The response body for `request`.
+///
+/// `source(start)` yields served records in uuid order from uuid `start` (inclusive), or from the
+/// first record; in the default (uuid) order a page only touches the records it returns, so a
+/// full read costs O(n) however many pages it takes.
+pub fn body<I>(request: &CollectionRequest<'_>, source: impl Fn(Option<&str>) -> I) -> Value
+where
+    I: Iterator<Item = Value>,
+{
+    let query = request.query;
+    let matches = |record: &Value| query.filters.iter().all(|filter| filter.matches(record));
+    let self_link = json!({ "self": { "href": request.self_href } });
+    if !query.return_records {
+        let total = source(None).filter(|record| matches(record)).count();
+        return json!({ "num_records": total, "_links": self_link });
+    }
+    let (records, next_start) = if query.order_by.is_empty() {
+        let candidates = source(query.start_uuid.as_deref()).filter(|record| matches(record));
+        cut_page(candidates, query.max_records, request.shaping)
+    } else {
+        let mut sorted: Vec<Value> = source(None).filter(|record| matches(record)).collect();
+        sorted.sort_by(|left, right| compare_records(&query.order_by, left, right));
+        // A start uuid that no longer matches (deleted meanwhile) ends the walk.
+        let position = match query.start_uuid.as_deref() {
+            None => Some(0),
+            Some(start) => sorted
+                .iter()
+                .position(|record| uuid_of(record) == Some(start)),
+        };
+        let candidates = sorted.into_iter().skip(position.unwrap_or(usize::MAX));
+        cut_page(candidates, query.max_records, request.shaping)
+    };
+    let records: Vec<Value> = records
+        .iter()
+        .map(|record| query.fields.project(record))
+        .collect();
+    let mut links = Map::new();
+    links.insert("self".to_owned(), self_link["self"].clone());
+    if let Some(start) = next_start {
+        let href = paths::with_query(request.path, &query.next_query(&start));
+        links.insert("next".to_owned(), json!({ "href": href }));
+    }
+    json!({
+        "records": records,
+        "num_records": records.len(),
+        "_links": links,
+    })
+}
+
+/// Takes one page from the matching records; returns it and the uuid the next page starts at.
+fn cut_page(
+    mut candidates: impl Iterator<Item = Value>,
+    max_records: usize,
+    shaping: Option<PageShaping>,
+) -> (Vec<Value>, Option<String>) {
+    let limit = match shaping {
+        None => max_records,
+        Some(PageShaping::Short(records)) => records.min(max_records),
+        Some(PageShaping::Empty) => 0,
+    };
+    let page: Vec<Value> = candidates.by_ref().take(limit).collect();
+    let next = candidates
+        .next()
+        .and_then(|record| uuid_of(&record).map(str::to_owned));
+    (page, next)
+}
+
+fn uuid_of(record: &Value) -> Option<&str> {
+    record.get(UUID_FIELD).and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::catalog::FieldCatalog;
+    use crate::sim::query::parse_collection;
+    use crate::sim::version::OntapVersion;
+
+    fn records() -> Vec<Value> {
+        (0..7)
+            .map(|i| json!({"uuid": format!("u{i}"), "lifetime": (i * 37) % 10, "type": if i % 2 == 0 { "ike" } else { "ipsec" }}))
+            .collect()
+    }
+
+    fn run(raw: &str, shaping: Option<PageShaping>) -> Value {
+        let catalog = FieldCatalog::security_associations(&OntapVersion::default());
+        let query = parse_collection(Some(raw), &catalog).expect("valid query");
+        let request = CollectionRequest {
+            path: "/api/x",
+            self_href: format!("/api/x?{raw}"),
+            query: &query,
+            shaping,
+        };
+        let all = records();
+        body(&request, |start| {
+            all.clone().into_iter().filter(move |record| {
+                start.is_none_or(|start| record["uuid"].as_str() >= Some(start))
+            })
+        })
+    }
+
+    fn uuids(body: &Value) -> Vec<String> {
+        body["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| r["uuid"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn pages_link_to_the_next_uuid_with_the_original_query() {
+        let first = run("max_records=3&type=ike|ipsec", None);
+        assert_eq!(uuids(&first), ["u0", "u1", "u2"]);
+        assert_eq!(first["num_records"], 3);
+        assert_eq!(
+            first["_links"]["next"]["href"],
+            "/api/x?start.uuid=u3&max_records=3&type=ike|ipsec"
+        );
+        let last = run("start.uuid=u6&max_records=3", None);
+        assert_eq!(uuids(&last), ["u6"]);
+        assert!(last["_links"].get("next").is_none());
+    }
+
+    #[test]
+    fn exact_fit_has_no_next_link() {
+        let body = run("max_records=7", None);
+        assert_eq!(body["num_records"], 7);
+        assert!(body["_links"].get("next").is_none());
+    }
+
+    #[test]
+    fn count_only_reports_the_total_of_matches() {
+        let body = run("return_records=false&type=ike&max_records=1", None);
+        assert_eq!(body["num_records"], 4);
+        assert!(body.get("records").is_none());
+    }
+
+    #[test]
+    fn order_by_pages_through_the_sorted_matches() {
+        let first = run("order_by=lifetime desc&max_records=4", None);
+        let next = first["_links"]["next"]["href"]
+            .as_str()
+            .expect("next link")
+            .to_owned();
+        let raw = next.trim_start_matches("/api/x?");
+        let second = run(raw, None);
+        let mut all = uuids(&first);
+        all.extend(uuids(&second));
+        assert_eq!(all.len(), 7);
+        let lifetimes: Vec<i64> = all
+            .iter()
+            .map(|uuid| {
+                records()
+                    .into_iter()
+                    .find(|r| r["uuid"] == uuid.as_str())
+                    .and_then(|r| r["lifetime"].as_i64())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert!(
+            lifetimes.windows(2).all(|pair| pair[0] >= pair[1]),
+            "{lifetimes:?}"
+        );
+    }
+
+    #[test]
+    fn short_pages_still_link_onward() {
+        let body = run("max_records=5", Some(PageShaping::Short(2)));
+        assert_eq!(uuids(&body), ["u0", "u1"]);
+        assert!(
+            body["_links"]["next"]["href"]
+                .as_str()
+                .is_some_and(|href| href.starts_with("/api/x?start.uuid=u2&"))
+        );
+    }
+
+    #[test]
+    fn empty_pages_link_to_the_same_position() {
+        let body = run("start.uuid=u3&max_records=5", Some(PageShaping::Empty));
+        assert_eq!(body["num_records"], 0);
+        assert_eq!(
+            body["_links"]["next"]["href"],
+            "/api/x?start.uuid=u3&max_records=5"
+        );
+    }
+}

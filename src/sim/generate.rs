@@ -1,0 +1,251 @@
+//! Generates realistic, healthy security-association records: one `ike` and one `ipsec` SA per tunnel.
+
+use serde_json::{Value, json};
+
+/// Prefix of generated node names (`cluster1-01`, `cluster1-02`, ...), as ONTAP names nodes.
+const NODE_NAME_PREFIX: &str = "cluster1";
+const SVM_NAMES: [&str; 2] = ["svm1", "svm2"];
+const CIPHER_SUITES: [&str; 3] = ["suite_aescbc", "suiteb_gcm256", "suiteb_gmac256"];
+const IKE_LIFETIME_SECONDS: u64 = 86_400;
+const IPSEC_LIFETIME_SECONDS: u64 = 28_800;
+
+/// Records for `nodes` nodes with `tunnels_per_node` tunnels each, in generation order.
+///
+/// Everything is derived from the tunnel index, so the same arguments give the same records.
+/// Every fifth tunnel is cluster-scoped (no `svm`), every fourth uses IPv6 addresses.
+#[must_use]
+pub fn generate(nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
+    let mut records = Vec::with_capacity(nodes * tunnels_per_node * 2);
+    for node in 0..nodes {
+        for tunnel in 0..tunnels_per_node {
+            let tunnel = Tunnel::new(node, tunnel, node * tunnels_per_node + tunnel);
+            records.push(tunnel.ike_record());
+            records.push(tunnel.ipsec_record());
+        }
+    }
+    records
+}
+
+/// Everything the two SAs of one tunnel share.
+struct Tunnel {
+    index: u64,
+    node: Value,
+    svm: Option<Value>,
+    policy_name: String,
+    local_address: String,
+    remote_address: String,
+    cipher_suite: &'static str,
+}
+
+impl Tunnel {
+    fn new(node: usize, tunnel: usize, index: usize) -> Self {
+        let index = index as u64;
+        let node_number = node + 1;
+        let svm = (index % 5 != 4).then(|| {
+            let svm = (index % 2) as usize;
+            json!({
+                "name": SVM_NAMES[svm],
+                "uuid": uuid_from("svm", svm as u64),
+            })
+        });
+        let (local_address, remote_address) = if index % 4 == 3 {
+            (
+                format!("fd20:8b1e:{node_number:x}::{:x}", tunnel + 1),
+                format!("fd20:8b1e:ff::{:x}", index + 1),
+            )
+        } else {
+            (
+                format!(
+                    "10.{}.{}.{}",
+                    node_number % 256,
+                    tunnel / 250 % 256,
+                    tunnel % 250 + 1
+                ),
+                format!("192.168.{}.{}", index / 250 % 256, index % 250 + 1),
+            )
+        };
+        let owner = svm
+            .as_ref()
+            .and_then(|svm| svm["name"].as_str())
+            .unwrap_or("cluster");
+        Self {
+            index,
+            node: json!({
+                "name": format!("{NODE_NAME_PREFIX}-{node_number:02}"),
+                "uuid": uuid_from("node", node as u64),
+            }),
+            policy_name: format!("{owner}_tunnel_{:05}", index + 1),
+            svm,
+            local_address,
+            remote_address,
+            cipher_suite: CIPHER_SUITES[(index % 3) as usize],
+        }
+    }
+
+    fn common(&self, kind: &str, lifetime: u64) -> Value {
+        let mut record = json!({
+            "uuid": uuid_from(kind, self.index),
+            "type": kind,
+            "node": self.node,
+            "scope": if self.svm.is_some() { "svm" } else { "cluster" },
+            "policy_name": self.policy_name,
+            "local_address": self.local_address,
+            "remote_address": self.remote_address,
+            "cipher_suite": self.cipher_suite,
+            "lifetime": lifetime,
+        });
+        if let (Some(svm), Some(object)) = (&self.svm, record.as_object_mut()) {
+            object.insert("svm".to_owned(), svm.clone());
+        }
+        record
+    }
+
+    fn ike_record(&self) -> Value {
+        let mut record = self.common("ike", IKE_LIFETIME_SECONDS);
+        record["ike"] = json!({
+            "state": "established",
+            "authentication": if self.index % 7 == 6 { "cert" } else { "psk" },
+            "version": 2,
+            "is_initiator": self.index.is_multiple_of(2),
+            "initiator_security_parameter_index": format!("{:016x}", mix(self.index, 1)),
+            "responder_security_parameter_index": format!("{:016x}", mix(self.index, 2)),
+        });
+        record
+    }
+
+    fn ipsec_record(&self) -> Value {
+        let mut record = self.common("ipsec", IPSEC_LIFETIME_SECONDS);
+        record["ipsec"] = json!({
+            "state": "installed",
+            "action": "esp_transport",
+            "inbound": self.direction(3),
+            "outbound": self.direction(4),
+        });
+        record
+    }
+
+    fn direction(&self, salt: u64) -> Value {
+        let seed = mix(self.index, salt);
+        let packets = 1_000 + seed % 100_000;
+        let bytes = packets * (200 + (seed >> 20) % 1_200);
+        json!({
+            "security_parameter_index": format!("{:08x}", seed >> 32),
+            "bytes": bytes,
+            "packets": packets,
+            "offload_bytes": 0,
+            "offload_packets": 0,
+        })
+    }
+}
+
+/// A version-4-shaped UUID derived from a label and an index.
+#[must_use]
+pub fn uuid_from(label: &str, index: u64) -> String {
+    let salt = label.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let high = mix(index, salt);
+    let low = mix(index, salt.rotate_left(17) ^ 0x5bd1_e995);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        8 + (low >> 62),
+        (low >> 48) & 0xfff,
+        low & 0xffff_ffff_ffff
+    )
+}
+
+/// splitmix64 over an index and a salt: cheap, deterministic, well spread.
+#[must_use]
+pub fn mix(index: u64, salt: u64) -> u64 {
+    let mut value = index
+        .wrapping_add(salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn each_tunnel_has_one_ike_and_one_ipsec_sa() {
+        let records = generate(2, 3);
+        assert_eq!(records.len(), 12);
+        let ike = records.iter().filter(|r| r["type"] == "ike").count();
+        assert_eq!(ike, 6);
+    }
+
+    #[test]
+    fn uuids_are_distinct_and_well_formed() {
+        let records = generate(4, 500);
+        let uuids: HashSet<_> = records.iter().map(|r| r["uuid"].to_string()).collect();
+        assert_eq!(uuids.len(), records.len());
+        for record in &records {
+            let uuid = record["uuid"].as_str().expect("uuid is a string");
+            assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{uuid}");
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        assert_eq!(generate(2, 5), generate(2, 5));
+    }
+
+    #[test]
+    fn records_are_healthy_and_varied() {
+        let records = generate(2, 10);
+        assert!(
+            records
+                .iter()
+                .all(|r| r["ike"]["state"] == "established" || r["ipsec"]["state"] == "installed")
+        );
+        assert!(
+            records
+                .iter()
+                .any(|r| r["scope"] == "cluster" && r.get("svm").is_none())
+        );
+        assert!(
+            records
+                .iter()
+                .any(|r| r["scope"] == "svm" && r["svm"]["name"].is_string())
+        );
+        assert!(records.iter().any(|r| {
+            r["remote_address"]
+                .as_str()
+                .is_some_and(|a| a.contains(':'))
+        }));
+        assert!(records.iter().any(|r| {
+            r["remote_address"]
+                .as_str()
+                .is_some_and(|a| a.contains('.'))
+        }));
+        assert_eq!(records[0]["node"]["name"], "cluster1-01");
+        assert_eq!(records[records.len() - 1]["node"]["name"], "cluster1-02");
+    }
+
+    #[test]
+    fn spis_have_cli_widths() {
+        let records = generate(1, 2);
+        let ike = &records[0]["ike"];
+        assert_eq!(
+            ike["initiator_security_parameter_index"]
+                .as_str()
+                .map(str::len),
+            Some(16)
+        );
+        let ipsec = &records[1]["ipsec"];
+        assert_eq!(
+            ipsec["inbound"]["security_parameter_index"]
+                .as_str()
+                .map(str::len),
+            Some(8)
+        );
+    }
+}
