@@ -1,4 +1,8 @@
 //! ontap-ipsec-operator: mirrors NetApp ONTAP IPsec and IKE security associations into Kubernetes.
 
+pub mod controller;
+pub mod crd;
 pub mod ontap;
+pub mod poll;
 pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,180 @@
+//! Writes to the API server: server-side apply of mirrored objects and statuses under the
+//! operator's field manager, deletions guarded by uid, and the OntapCluster's status.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt as _, TryStreamExt as _, stream};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Api, Resource as _};
+use serde_json::json;
+
+use super::plan::{Deletion, DesiredObject};
+use crate::crd::{
+    FIELD_MANAGER, IpsecSecurityAssociation, IpsecSecurityAssociationStatus, OntapCluster,
+    OntapClusterStatus,
+};
+
+/// Writes in flight at once for one cluster: enough to keep the API server busy, few enough
+/// not to crowd out other clients.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// Counts the writes the operator sends, by kind and verb.
+#[derive(Debug, Default)]
+pub struct WriteCounter {
+    pub security_association_applies: AtomicU64,
+    pub security_association_status_applies: AtomicU64,
+    pub security_association_deletes: AtomicU64,
+    pub cluster_status_applies: AtomicU64,
+}
+
+impl WriteCounter {
+    /// All writes so far.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        [
+            &self.security_association_applies,
+            &self.security_association_status_applies,
+            &self.security_association_deletes,
+            &self.cluster_status_applies,
+        ]
+        .iter()
+        .map(|counter| counter.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+fn apply_params() -> PatchParams {
+    // Forced: the operator is the only legitimate writer of these fields.
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Applies metadata and spec (when they differ) and then status (when it differs) of every
+/// desired object. The first failure ends the batch; the next poll retries what is left.
+pub async fn apply_objects(
+    api: &Api<IpsecSecurityAssociation>,
+    objects: &[DesiredObject],
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    let pending: Vec<_> = objects
+        .iter()
+        .filter(|desired| desired.write_object || desired.write_status)
+        .map(|desired| apply_one(api, desired, writes))
+        .collect();
+    run_bounded(pending).await
+}
+
+async fn apply_one(
+    api: &Api<IpsecSecurityAssociation>,
+    desired: &DesiredObject,
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    if desired.write_object {
+        api.patch(desired.name(), &apply_params(), &Patch::Apply(&desired.object))
+            .await?;
+        writes
+            .security_association_applies
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    // A newly created object has no status yet, so status follows any object write.
+    if desired.write_status || desired.write_object {
+        apply_status(api, desired.name(), &desired.status, writes).await?;
+    }
+    Ok(())
+}
+
+/// Applies the status of one mirrored object.
+pub async fn apply_status(
+    api: &Api<IpsecSecurityAssociation>,
+    name: &str,
+    status: &IpsecSecurityAssociationStatus,
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": IpsecSecurityAssociation::api_version(&()),
+        "kind": IpsecSecurityAssociation::kind(&()),
+        "metadata": {"name": name},
+        "status": status,
+    });
+    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
+        .await?;
+    writes
+        .security_association_status_applies
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Applies many statuses, as when a cluster turns stale.
+pub async fn apply_statuses(
+    api: &Api<IpsecSecurityAssociation>,
+    statuses: &[(String, IpsecSecurityAssociationStatus)],
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    let pending: Vec<_> = statuses
+        .iter()
+        .map(|(name, status)| apply_status(api, name, status, writes))
+        .collect();
+    run_bounded(pending).await
+}
+
+/// Deletes objects whose SA is gone; the uid precondition keeps a newer object of the same
+/// name safe, and an object already gone is fine.
+pub async fn delete_objects(
+    api: &Api<IpsecSecurityAssociation>,
+    deletions: &[Deletion],
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    let pending: Vec<_> = deletions
+        .iter()
+        .map(|deletion| async move {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: deletion.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            writes
+                .security_association_deletes
+                .fetch_add(1, Ordering::Relaxed);
+            match api.delete(&deletion.name, &params).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+                Err(error) => Err(error),
+            }
+        })
+        .collect();
+    run_bounded(pending).await
+}
+
+/// Runs the writes with at most `WRITE_CONCURRENCY` in flight, stopping at the first error.
+// Collecting the futures first (rather than mapping a stream) keeps the future `Send` for
+// the controller's higher-ranked bounds.
+async fn run_bounded<F>(pending: Vec<F>) -> Result<(), kube::Error>
+where
+    F: Future<Output = Result<(), kube::Error>>,
+{
+    stream::iter(pending)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(drop)
+}
+
+/// Applies the OntapCluster's status.
+pub async fn apply_cluster_status(
+    api: &Api<OntapCluster>,
+    name: &str,
+    status: &OntapClusterStatus,
+    writes: &WriteCounter,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": OntapCluster::api_version(&()),
+        "kind": OntapCluster::kind(&()),
+        "metadata": {"name": name},
+        "status": status,
+    });
+    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
+        .await?;
+    writes.cluster_status_applies.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! What every reconcile shares: the Kubernetes client, the cache of mirrored objects, one ONTAP
+//! client per cluster, and what the operator remembers about each cluster between polls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use kube::core::DeserializeGuard;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::apply::WriteCounter;
+use crate::crd::IpsecSecurityAssociation;
+use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
+
+/// Mirrored objects as the watch last saw them; malformed ones are kept, not dropped, so the
+/// next poll overwrites them instead of stalling the watch.
+pub type SecurityAssociationStore = Store<DeserializeGuard<IpsecSecurityAssociation>>;
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: kube::Client,
+    pub security_associations: SecurityAssociationStore,
+    pub recorder: Recorder,
+    pub writes: WriteCounter,
+    clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+/// `(namespace, name)` of an OntapCluster.
+pub type ClusterKey = (String, String);
+
+/// What triggers an out-of-schedule poll: a new object, a spec change, or a new value of the
+/// refresh annotation. Status writes change none of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub uid: String,
+    pub generation: Option<i64>,
+    pub refresh: Option<String>,
+}
+
+/// An ONTAP client and the configuration it was built from.
+#[derive(Debug, Clone)]
+pub struct CachedClient {
+    pub config: ClientConfig,
+    pub client: OntapClient,
+    /// Read once per client, and again after a failed poll (the cluster may have been upgraded).
+    pub identity: Option<ClusterIdentity>,
+}
+
+/// What the operator remembers about one cluster between polls. Lost on restart, by design:
+/// a new process starts the staleness clock when it first sees the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterMemory {
+    pub first_seen: Instant,
+    pub last_success: Option<Instant>,
+    pub consecutive_failures: u32,
+    pub trigger: Option<Trigger>,
+    pub next_poll: Option<Instant>,
+    pub ontap: Option<CachedClient>,
+}
+
+impl ClusterMemory {
+    fn new() -> Self {
+        Self {
+            first_seen: Instant::now(),
+            last_success: None,
+            consecutive_failures: 0,
+            trigger: None,
+            next_poll: None,
+            ontap: None,
+        }
+    }
+
+    /// The instant the staleness clock counts from.
+    #[must_use]
+    pub fn healthy_since(&self) -> Instant {
+        self.last_success.unwrap_or(self.first_seen)
+    }
+}
+
+impl Context {
+    #[must_use]
+    pub fn new(
+        client: kube::Client,
+        security_associations: SecurityAssociationStore,
+        recorder: Recorder,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            security_associations,
+            recorder,
+            writes: WriteCounter::default(),
+            clusters: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A copy of what is remembered about `key`, creating an entry on first sight.
+    #[must_use]
+    pub fn memory(&self, key: &ClusterKey) -> ClusterMemory {
+        self.lock()
+            .entry(key.clone())
+            .or_insert_with(ClusterMemory::new)
+            .clone()
+    }
+
+    /// Updates what is remembered about `key`.
+    pub fn remember(&self, key: &ClusterKey, update: impl FnOnce(&mut ClusterMemory)) {
+        update(self.lock().entry(key.clone()).or_insert_with(ClusterMemory::new));
+    }
+
+    /// Forgets a deleted cluster, dropping its ONTAP client.
+    pub fn forget(&self, key: &ClusterKey) {
+        self.lock().remove(key);
+    }
+
+    /// The clusters remembered now.
+    #[must_use]
+    pub fn remembered(&self) -> Vec<ClusterKey> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterKey, ClusterMemory>> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.clusters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

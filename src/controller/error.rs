@@ -1,0 +1,175 @@
+//! Errors of a reconcile, and the policy for each: which condition reason it sets, whether it
+//! needs a human (`Stalled`), and when to try again.
+
+use std::time::Duration;
+
+use crate::crd::SpecError;
+use crate::crd::condition::{
+    REASON_BAD_RESPONSE, REASON_FORBIDDEN, REASON_INVALID_SPEC, REASON_SECRET_NOT_FOUND,
+    REASON_TLS_ERROR, REASON_UNAUTHORIZED, REASON_UNREACHABLE, REASON_UNSUPPORTED_VERSION,
+};
+use crate::ontap::OntapError;
+
+/// ONTAP's error code for "this endpoint does not exist on this release".
+const ONTAP_CODE_ENDPOINT_ABSENT: &str = "3";
+
+/// Why a poll could not produce a complete listing. Nothing is deleted after any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("invalid spec: {0}")]
+    InvalidSpec(#[from] SpecError),
+
+    #[error("Secret {namespace}/{name} not found")]
+    SecretNotFound { namespace: String, name: String },
+
+    #[error("Secret {namespace}/{name} has no key {key:?}")]
+    SecretKeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+
+    #[error("ONTAP {version} has no IPsec security-association API (needs 9.8 or later)")]
+    UnsupportedVersion { version: String },
+
+    #[error(transparent)]
+    Ontap(#[from] OntapError),
+
+    /// Reading a Secret failed for a reason other than absence (API server trouble, RBAC).
+    #[error("cannot read Secret {name}: {source}")]
+    SecretRead {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl PollError {
+    /// The `Ready` condition reason.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidSpec(_) => REASON_INVALID_SPEC,
+            Self::SecretNotFound { .. }
+            | Self::SecretKeyMissing { .. }
+            | Self::SecretRead { .. } => REASON_SECRET_NOT_FOUND,
+            Self::UnsupportedVersion { .. } => REASON_UNSUPPORTED_VERSION,
+            Self::Ontap(error) => ontap_reason(error),
+        }
+    }
+
+    /// True when retrying cannot help until someone changes something.
+    #[must_use]
+    pub fn needs_human(&self) -> bool {
+        match self {
+            Self::InvalidSpec(_)
+            | Self::SecretNotFound { .. }
+            | Self::SecretKeyMissing { .. }
+            | Self::UnsupportedVersion { .. } => true,
+            Self::SecretRead { .. } => false,
+            Self::Ontap(error) => !error.is_transient(),
+        }
+    }
+
+    /// Label for metrics.
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::InvalidSpec(_) => "invalid_spec",
+            Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } => "secret_not_found",
+            Self::SecretRead { .. } => "secret_read",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::Ontap(error) => error.metric_label(),
+        }
+    }
+}
+
+fn ontap_reason(error: &OntapError) -> &'static str {
+    match error {
+        OntapError::Unauthorized { .. } => REASON_UNAUTHORIZED,
+        OntapError::Forbidden { .. } => REASON_FORBIDDEN,
+        OntapError::Tls { .. } => REASON_TLS_ERROR,
+        OntapError::Timeout { .. } | OntapError::Transport { .. } => REASON_UNREACHABLE,
+        OntapError::Api { status, .. } if *status >= 500 => REASON_UNREACHABLE,
+        error if is_endpoint_absent(error) => REASON_UNSUPPORTED_VERSION,
+        OntapError::Config(_) => REASON_INVALID_SPEC,
+        OntapError::NotFound { .. }
+        | OntapError::Api { .. }
+        | OntapError::Decode { .. }
+        | OntapError::PagingLoop { .. } => REASON_BAD_RESPONSE,
+    }
+}
+
+fn is_endpoint_absent(error: &OntapError) -> bool {
+    matches!(error, OntapError::NotFound { code, .. } if code == ONTAP_CODE_ENDPOINT_ABSENT)
+}
+
+/// When to poll again after a failure.
+#[must_use]
+pub fn retry_delay(error: &PollError, consecutive_failures: u32, poll_interval: Duration) -> Duration {
+    if error.needs_human() {
+        // Nothing changes by itself, but a fixed Secret is not watched: look again now and then
+        // without hammering ONTAP with credentials it rejects.
+        return poll_interval.max(PERMANENT_ERROR_RECHECK);
+    }
+    transient_backoff(consecutive_failures, poll_interval)
+}
+
+/// How often a cluster stuck on an error that needs a human is looked at again.
+pub const PERMANENT_ERROR_RECHECK: Duration = Duration::from_secs(300);
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+
+/// 5 s, 10 s, 20 s, … but never longer than the poll interval, so staleness is reported on time.
+#[must_use]
+pub fn transient_backoff(consecutive_failures: u32, poll_interval: Duration) -> Duration {
+    let exponent = consecutive_failures.saturating_sub(1).min(16);
+    FIRST_RETRY
+        .saturating_mul(1 << exponent)
+        .min(poll_interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ontap(error: OntapError) -> PollError {
+        PollError::Ontap(error)
+    }
+
+    #[test]
+    fn every_ontap_error_has_a_reason_and_a_policy() {
+        let url = || "https://c/api".to_owned();
+        let cases = [
+            (ontap(OntapError::Unauthorized { url: url(), message: String::new() }), REASON_UNAUTHORIZED, true),
+            (ontap(OntapError::Forbidden { url: url(), message: String::new() }), REASON_FORBIDDEN, true),
+            (ontap(OntapError::Tls { url: url(), message: String::new() }), REASON_TLS_ERROR, true),
+            (ontap(OntapError::Timeout { url: url(), timeout: Duration::from_secs(1) }), REASON_UNREACHABLE, false),
+            (ontap(OntapError::Transport { url: url(), message: String::new() }), REASON_UNREACHABLE, false),
+            (ontap(OntapError::Api { url: url(), status: 503, code: String::new(), message: String::new(), target: String::new() }), REASON_UNREACHABLE, false),
+            (ontap(OntapError::Api { url: url(), status: 400, code: "262179".into(), message: String::new(), target: String::new() }), REASON_BAD_RESPONSE, true),
+            (ontap(OntapError::NotFound { url: url(), code: "3".into(), message: String::new() }), REASON_UNSUPPORTED_VERSION, true),
+            (ontap(OntapError::Decode { url: url(), path: "records[0]".into(), message: String::new() }), REASON_BAD_RESPONSE, false),
+            (ontap(OntapError::PagingLoop { href: "/api/x".into() }), REASON_BAD_RESPONSE, false),
+            (PollError::SecretNotFound { namespace: "n".into(), name: "s".into() }, REASON_SECRET_NOT_FOUND, true),
+            (PollError::UnsupportedVersion { version: "9.7.0".into() }, REASON_UNSUPPORTED_VERSION, true),
+        ];
+        for (error, reason, needs_human) in cases {
+            assert_eq!(error.reason(), reason, "{error}");
+            assert_eq!(error.needs_human(), needs_human, "{error}");
+        }
+    }
+
+    #[test]
+    fn transient_backoff_doubles_up_to_the_poll_interval() {
+        let interval = Duration::from_secs(60);
+        let delays: Vec<u64> = (1..=6).map(|n| transient_backoff(n, interval).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
+        assert_eq!(transient_backoff(1000, interval), interval);
+    }
+
+    #[test]
+    fn errors_that_need_a_human_are_rechecked_rarely() {
+        let error = PollError::SecretNotFound { namespace: "n".into(), name: "s".into() };
+        assert_eq!(retry_delay(&error, 1, Duration::from_secs(10)), PERMANENT_ERROR_RECHECK);
+    }
+}

@@ -1,0 +1,628 @@
+//! The pure middle of a poll: from ONTAP's records and the objects the API server holds, decide
+//! which `IpsecSecurityAssociation` objects to write, which to delete, and which tunnels changed.
+//! No client required.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash as _, Hasher as _};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::Resource as _;
+
+use super::labels::{label_value, security_association_name};
+use crate::crd::condition::{
+    REASON_CLUSTER_UNREACHABLE, TYPE_IKE_ESTABLISHED, TYPE_IPSEC_INSTALLED, TYPE_READY,
+};
+use crate::crd::{
+    ClusterReference, ConditionStatus, IkeStatus, IpsecSecurityAssociation,
+    IpsecSecurityAssociationSpec, IpsecSecurityAssociationStatus, IpsecStatus, IpsecTraffic,
+    LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_NODE, LABEL_POLICY, LABEL_PREFIX, LABEL_REMOTE_ADDRESS,
+    LABEL_SVM, LABEL_TYPE, MANAGED_BY, OntapCluster, OntapReference,
+    new_condition, upsert_condition,
+};
+use crate::ontap::health::{self, Health, Verdict};
+use crate::ontap::model::{self, SecurityAssociation, TrafficDirection};
+
+/// The OntapCluster that owns the mirrored objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+}
+
+impl Owner {
+    /// `None` when the object has not been stored yet (no uid or namespace).
+    #[must_use]
+    pub fn of(cluster: &OntapCluster) -> Option<Self> {
+        Some(Self {
+            name: cluster.metadata.name.clone()?,
+            namespace: cluster.metadata.namespace.clone()?,
+            uid: cluster.metadata.uid.clone()?,
+        })
+    }
+
+    fn owner_reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: OntapCluster::api_version(&()).into_owned(),
+            kind: OntapCluster::kind(&()).into_owned(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        }
+    }
+}
+
+/// One SA as it should be in the API server, and which parts of it need writing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredObject {
+    /// Metadata (name, labels, owner reference) and spec, without status.
+    pub object: IpsecSecurityAssociation,
+    pub status: IpsecSecurityAssociationStatus,
+    /// Metadata or spec differ from the API server's copy (or there is none).
+    pub write_object: bool,
+    /// Status differs from the API server's copy.
+    pub write_status: bool,
+    /// The SA's `Ready` verdict, for the cluster's summary and metrics.
+    pub ready: Verdict,
+    pub record: SecurityAssociation,
+}
+
+impl DesiredObject {
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.object.metadata.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// A tunnel whose `Ready` went between `True` and `False`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelTransition {
+    pub name: String,
+    pub up: bool,
+    pub message: String,
+}
+
+/// An object that mirrors an SA ONTAP no longer lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub name: String,
+    pub uid: Option<String>,
+}
+
+/// Everything one successful poll should change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub objects: Vec<DesiredObject>,
+    pub deletions: Vec<Deletion>,
+    pub transitions: Vec<TunnelTransition>,
+}
+
+/// Inputs that shape how status is written.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusPolicy {
+    /// `None`: never write counters.
+    pub counters_refresh_interval: Option<Duration>,
+    pub now: Timestamp,
+}
+
+/// Plans the mirror of a complete listing. `existing` holds this cluster's objects, keyed by
+/// name; every one whose SA is not in `records` is deleted, so call this only with a complete
+/// listing from a successful poll.
+#[must_use]
+pub fn plan(
+    owner: &Owner,
+    records: &[SecurityAssociation],
+    existing: &HashMap<String, &IpsecSecurityAssociation>,
+    policy: StatusPolicy,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut desired_names = HashSet::with_capacity(records.len());
+    for record in records {
+        let desired = desired_object(owner, record, existing, policy);
+        desired_names.insert(desired.name().to_owned());
+        if let Some(current) = existing.get(desired.name())
+            && let Some(transition) = tunnel_transition(current, &desired)
+        {
+            plan.transitions.push(transition);
+        }
+        plan.objects.push(desired);
+    }
+    let mut deletions: Vec<Deletion> = existing
+        .iter()
+        .filter(|(name, _)| !desired_names.contains(name.as_str()))
+        .map(|(name, object)| Deletion {
+            name: name.clone(),
+            uid: object.metadata.uid.clone(),
+        })
+        .collect();
+    deletions.sort_by(|a, b| a.name.cmp(&b.name));
+    plan.deletions = deletions;
+    plan
+}
+
+/// Statuses that turn every condition `Unknown` because the cluster has not been polled
+/// successfully for too long; only objects whose status changes are returned.
+#[must_use]
+pub fn stale_statuses(
+    existing: &HashMap<String, &IpsecSecurityAssociation>,
+    message: &str,
+    now: Timestamp,
+) -> Vec<(String, IpsecSecurityAssociationStatus)> {
+    let mut changed: Vec<(String, IpsecSecurityAssociationStatus)> = existing
+        .iter()
+        .filter_map(|(name, object)| {
+            let current = object.status.clone().unwrap_or_default();
+            let mut status = current.clone();
+            let types: Vec<String> = if status.conditions.is_empty() {
+                vec![TYPE_READY.to_owned()]
+            } else {
+                status.conditions.iter().map(|c| c.type_.clone()).collect()
+            };
+            for type_ in types {
+                upsert_condition(
+                    &mut status.conditions,
+                    new_condition(
+                        &type_,
+                        ConditionStatus::Unknown,
+                        REASON_CLUSTER_UNREACHABLE,
+                        message,
+                        object.metadata.generation,
+                        now,
+                    ),
+                );
+            }
+            (status != current).then(|| (name.clone(), status))
+        })
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    changed
+}
+
+fn desired_object(
+    owner: &Owner,
+    record: &SecurityAssociation,
+    existing: &HashMap<String, &IpsecSecurityAssociation>,
+    policy: StatusPolicy,
+) -> DesiredObject {
+    let name = security_association_name(&owner.name, &record.uuid);
+    let current = existing.get(&name).copied();
+    let mut object = IpsecSecurityAssociation::new(
+        &name,
+        IpsecSecurityAssociationSpec {
+            cluster_ref: ClusterReference {
+                name: owner.name.clone(),
+            },
+            uuid: record.uuid.clone(),
+        },
+    );
+    object.metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(owner.namespace.clone()),
+        labels: Some(labels(owner, record)),
+        owner_references: Some(vec![owner.owner_reference()]),
+        ..ObjectMeta::default()
+    };
+    let ready = health::ready(record);
+    let status = desired_status(record, current, &ready, policy);
+    let write_object = current.is_none_or(|current| !same_object(current, &object));
+    let write_status = current.is_none_or(|current| current.status.as_ref() != Some(&status));
+    DesiredObject {
+        object,
+        status,
+        write_object,
+        write_status,
+        ready,
+        record: record.clone(),
+    }
+}
+
+fn labels(owner: &Owner, record: &SecurityAssociation) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY.to_owned());
+    labels.insert(LABEL_CLUSTER.to_owned(), label_value(&owner.name));
+    let optional = [
+        (LABEL_TYPE, record.sa_type.as_ref().map(model::SecurityAssociationType::as_str)),
+        (LABEL_NODE, record.node.as_ref().and_then(|node| node.name.as_deref())),
+        (LABEL_SVM, record.svm.as_ref().and_then(|svm| svm.name.as_deref())),
+        (LABEL_POLICY, record.policy_name.as_deref()),
+        (LABEL_REMOTE_ADDRESS, record.remote_address.as_deref()),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value.map(label_value).filter(|value| !value.is_empty()) {
+            labels.insert(key.to_owned(), value);
+        }
+    }
+    labels
+}
+
+/// Whether the API server's object already carries our labels, owner reference and spec.
+fn same_object(current: &IpsecSecurityAssociation, desired: &IpsecSecurityAssociation) -> bool {
+    let empty = BTreeMap::new();
+    let current_labels = current.metadata.labels.as_ref().unwrap_or(&empty);
+    let desired_labels = desired.metadata.labels.as_ref().unwrap_or(&empty);
+    let ours = |key: &String| key.starts_with(LABEL_PREFIX) || key == LABEL_MANAGED_BY;
+    let current_ours: BTreeMap<_, _> = current_labels.iter().filter(|(k, _)| ours(k)).collect();
+    let desired_ours: BTreeMap<_, _> = desired_labels.iter().collect();
+    let owner_present = desired
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .all(|wanted| {
+            current
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|have| have == wanted)
+        });
+    current_ours == desired_ours && owner_present && current.spec == desired.spec
+}
+
+fn desired_status(
+    record: &SecurityAssociation,
+    current: Option<&IpsecSecurityAssociation>,
+    ready: &Verdict,
+    policy: StatusPolicy,
+) -> IpsecSecurityAssociationStatus {
+    let current_status = current.and_then(|object| object.status.as_ref());
+    let generation = current.and_then(|object| object.metadata.generation).or(Some(1));
+    let mut status = IpsecSecurityAssociationStatus {
+        type_: record.sa_type.as_ref().map(|sa_type| sa_type.as_str().to_owned()),
+        node: record.node.as_ref().map(reference),
+        svm: record.svm.as_ref().map(reference),
+        scope: record.scope.clone(),
+        policy_name: record.policy_name.clone(),
+        local_address: record.local_address.clone(),
+        remote_address: record.remote_address.clone(),
+        cipher_suite: record.cipher_suite.clone(),
+        lifetime: record.lifetime.and_then(|seconds| i64::try_from(seconds).ok()),
+        state: health::applicable_state(record).map(str::to_owned),
+        ike: record.ike.as_ref().map(|ike| IkeStatus {
+            state: ike.state.clone(),
+            version: ike.version.clone(),
+            authentication: ike.authentication.clone(),
+            is_initiator: ike.is_initiator,
+            initiator_spi: ike.initiator_spi.as_ref().map(ToString::to_string),
+            responder_spi: ike.responder_spi.as_ref().map(ToString::to_string),
+        }),
+        ipsec: record.ipsec.as_ref().map(|ipsec| IpsecStatus {
+            state: ipsec.state.clone(),
+            action: ipsec.action.clone(),
+            inbound: ipsec.inbound.as_ref().map(traffic_without_counters),
+            outbound: ipsec.outbound.as_ref().map(traffic_without_counters),
+        }),
+        counters_observed_at: None,
+        conditions: current_status.map(|s| s.conditions.clone()).unwrap_or_default(),
+        observed_generation: generation,
+    };
+    apply_counters(&mut status, record, current_status, policy);
+
+    let mut verdicts: Vec<(&str, Verdict)> = Vec::new();
+    if let Some(verdict) = health::ike_established(record) {
+        verdicts.push((TYPE_IKE_ESTABLISHED, verdict));
+    }
+    if let Some(verdict) = health::ipsec_installed(record) {
+        verdicts.push((TYPE_IPSEC_INSTALLED, verdict));
+    }
+    verdicts.push((TYPE_READY, ready.clone()));
+    let applicable: HashSet<&str> = verdicts.iter().map(|(type_, _)| *type_).collect();
+    status.conditions.retain(|condition| applicable.contains(condition.type_.as_str()));
+    for (type_, verdict) in verdicts {
+        upsert_condition(
+            &mut status.conditions,
+            new_condition(
+                type_,
+                condition_status(verdict.status),
+                &verdict.reason,
+                verdict.message,
+                generation,
+                policy.now,
+            ),
+        );
+    }
+    status
+}
+
+/// Counters are written when due (at most once per interval, spread by a per-SA offset) and
+/// otherwise carried over from the API server's copy, so they alone never cause a write.
+fn apply_counters(
+    status: &mut IpsecSecurityAssociationStatus,
+    record: &SecurityAssociation,
+    current: Option<&IpsecSecurityAssociationStatus>,
+    policy: StatusPolicy,
+) {
+    let (Some(interval), Some(ipsec), Some(record_ipsec)) = (
+        policy.counters_refresh_interval,
+        status.ipsec.as_mut(),
+        record.ipsec.as_ref(),
+    ) else {
+        return;
+    };
+    let has_counters = [&record_ipsec.inbound, &record_ipsec.outbound]
+        .into_iter()
+        .flatten()
+        .any(|direction| direction.bytes.is_some() || direction.packets.is_some());
+    if !has_counters {
+        return;
+    }
+    let last = current.and_then(|status| status.counters_observed_at.as_ref());
+    let due = last.is_none_or(|Time(observed)| {
+        let elapsed = policy.now.duration_since(*observed);
+        let wait = interval + spread_offset(&record.uuid, interval);
+        elapsed.is_negative() || elapsed.unsigned_abs() >= wait
+    });
+    let current_ipsec = current.and_then(|status| status.ipsec.as_ref());
+    if due {
+        ipsec.inbound = record_ipsec.inbound.as_ref().map(traffic_with_counters);
+        ipsec.outbound = record_ipsec.outbound.as_ref().map(traffic_with_counters);
+        status.counters_observed_at = Some(Time(whole_seconds(policy.now)));
+    } else {
+        let keep = |mine: &mut Option<IpsecTraffic>, theirs: Option<&IpsecTraffic>| {
+            if let (Some(mine), Some(theirs)) = (mine.as_mut(), theirs) {
+                mine.bytes = theirs.bytes;
+                mine.packets = theirs.packets;
+            }
+        };
+        keep(&mut ipsec.inbound, current_ipsec.and_then(|i| i.inbound.as_ref()));
+        keep(&mut ipsec.outbound, current_ipsec.and_then(|i| i.outbound.as_ref()));
+        status.counters_observed_at = last.cloned();
+    }
+}
+
+/// A stable offset of up to a tenth of the interval, so SAs found in one poll do not all
+/// write their counters in the same later poll.
+fn spread_offset(uuid: &str, interval: Duration) -> Duration {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    uuid.hash(&mut hasher);
+    let tenth_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(hasher.finish() % tenth_ms)
+}
+
+fn whole_seconds(now: Timestamp) -> Timestamp {
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+fn tunnel_transition(
+    current: &IpsecSecurityAssociation,
+    desired: &DesiredObject,
+) -> Option<TunnelTransition> {
+    let before = current
+        .status
+        .as_ref()
+        .and_then(|status| crate::crd::find_condition(&status.conditions, TYPE_READY))?;
+    let up = match (before.status.as_str(), desired.ready.status) {
+        ("False", Health::True) => true,
+        ("True", Health::False) => false,
+        _ => return None,
+    };
+    Some(TunnelTransition {
+        name: desired.name().to_owned(),
+        up,
+        message: desired.ready.message.clone(),
+    })
+}
+
+fn condition_status(health: Health) -> ConditionStatus {
+    match health {
+        Health::True => ConditionStatus::True,
+        Health::False => ConditionStatus::False,
+        Health::Unknown => ConditionStatus::Unknown,
+    }
+}
+
+fn reference(reference: &model::ObjectReference) -> OntapReference {
+    OntapReference {
+        name: reference.name.clone(),
+        uuid: reference.uuid.clone(),
+    }
+}
+
+fn traffic_without_counters(direction: &TrafficDirection) -> IpsecTraffic {
+    IpsecTraffic {
+        spi: direction.spi.as_ref().map(ToString::to_string),
+        bytes: None,
+        packets: None,
+    }
+}
+
+fn traffic_with_counters(direction: &TrafficDirection) -> IpsecTraffic {
+    IpsecTraffic {
+        bytes: direction.bytes.and_then(|n| i64::try_from(n).ok()),
+        packets: direction.packets.and_then(|n| i64::try_from(n).ok()),
+        ..traffic_without_counters(direction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn owner() -> Owner {
+        Owner {
+            name: "prod".into(),
+            namespace: "storage".into(),
+            uid: "uid-1".into(),
+        }
+    }
+
+    fn ipsec_record(uuid: &str, state: &str, bytes: u64) -> SecurityAssociation {
+        serde_json::from_value(json!({
+            "uuid": uuid, "type": "ipsec", "node": {"name": "n1", "uuid": "n-1"},
+            "svm": {"name": "vs0", "uuid": "s-1"}, "scope": "svm", "policy_name": "p1",
+            "local_address": "10.0.0.1", "remote_address": "fd00::2",
+            "ipsec": {"state": state, "action": "esp_transport",
+                "inbound": {"security_parameter_index": "0xABCD0001", "bytes": bytes, "packets": 7},
+                "outbound": {"security_parameter_index": "abcd0002", "bytes": bytes, "packets": 8}}
+        }))
+        .expect("record decodes")
+    }
+
+    fn ike_record(uuid: &str, state: &str) -> SecurityAssociation {
+        serde_json::from_value(json!({"uuid": uuid, "type": "ike", "scope": "cluster",
+            "node": {"name": "n1"}, "ike": {"state": state, "version": 2}}))
+        .expect("record decodes")
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).expect("valid time")
+    }
+
+    fn policy(seconds: i64, counters: Option<u64>) -> StatusPolicy {
+        StatusPolicy {
+            counters_refresh_interval: counters.map(Duration::from_secs),
+            now: at(seconds),
+        }
+    }
+
+    /// What the API server would hold after applying the plan.
+    fn stored(plan: &Plan) -> Vec<IpsecSecurityAssociation> {
+        plan.objects
+            .iter()
+            .map(|desired| {
+                let mut object = desired.object.clone();
+                object.metadata.uid = Some(format!("uid-{}", desired.name()));
+                object.metadata.generation = Some(1);
+                object.status = Some(desired.status.clone());
+                object
+            })
+            .collect()
+    }
+
+    fn by_name(objects: &[IpsecSecurityAssociation]) -> HashMap<String, &IpsecSecurityAssociation> {
+        objects
+            .iter()
+            .map(|object| (object.metadata.name.clone().expect("named"), object))
+            .collect()
+    }
+
+    #[test]
+    fn new_sas_are_written_with_names_labels_owner_and_conditions() {
+        let records = [ipsec_record("u-1", "installed", 10), ike_record("u-2", "connecting")];
+        let plan = plan(&owner(), &records, &HashMap::new(), policy(0, Some(900)));
+        assert_eq!(plan.objects.len(), 2);
+        let ipsec = &plan.objects[0];
+        assert_eq!(ipsec.name(), "prod-u-1");
+        assert!(ipsec.write_object && ipsec.write_status);
+        let labels = ipsec.object.metadata.labels.clone().expect("labels");
+        assert_eq!(labels[LABEL_REMOTE_ADDRESS], "fd00--2");
+        assert_eq!(labels[LABEL_SVM], "vs0");
+        assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY);
+        let owner_ref = &ipsec.object.metadata.owner_references.clone().expect("owner")[0];
+        assert_eq!((owner_ref.kind.as_str(), owner_ref.controller), ("OntapCluster", Some(true)));
+        let inbound = ipsec.status.ipsec.clone().and_then(|i| i.inbound).expect("inbound");
+        assert_eq!((inbound.spi.as_deref(), inbound.bytes), (Some("abcd0001"), Some(10)));
+        let types: Vec<&str> = ipsec.status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [TYPE_IPSEC_INSTALLED, TYPE_READY]);
+        let ike = &plan.objects[1];
+        assert!(!ike.object.metadata.labels.clone().expect("labels").contains_key(LABEL_SVM));
+        assert_eq!(ike.status.conditions[0].type_, TYPE_IKE_ESTABLISHED);
+        assert_eq!(ike.status.conditions[1].reason, "Connecting");
+        assert_eq!(ike.status.state.as_deref(), Some("connecting"));
+        assert!(plan.deletions.is_empty() && plan.transitions.is_empty());
+    }
+
+    #[test]
+    fn unchanged_sas_need_no_write_even_when_counters_grow() {
+        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, Some(900)));
+        let held = stored(&first);
+        let existing = by_name(&held);
+        for (seconds, bytes) in [(60, 20), (120, 30), (900, 40)] {
+            let next = plan(&owner(), &[ipsec_record("u-1", "installed", bytes)], &existing, policy(seconds, Some(900)));
+            assert!(!next.objects[0].write_object, "at {seconds}s");
+            assert!(!next.objects[0].write_status, "at {seconds}s");
+        }
+    }
+
+    #[test]
+    fn counters_are_written_once_the_refresh_interval_and_offset_have_passed() {
+        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, Some(900)));
+        let held = stored(&first);
+        let later = plan(&owner(), &[ipsec_record("u-1", "installed", 99)], &by_name(&held), policy(991, Some(900)));
+        let desired = &later.objects[0];
+        assert!(desired.write_status && !desired.write_object);
+        assert_eq!(desired.status.counters_observed_at, Some(Time(at(991))));
+        let outbound = desired.status.ipsec.clone().and_then(|i| i.outbound).expect("outbound");
+        assert_eq!(outbound.bytes, Some(99));
+    }
+
+    #[test]
+    fn zero_refresh_interval_never_writes_counters() {
+        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
+        let inbound = first.objects[0].status.ipsec.clone().and_then(|i| i.inbound).expect("inbound");
+        assert_eq!((inbound.bytes, inbound.packets), (None, None));
+        assert_eq!(first.objects[0].status.counters_observed_at, None);
+        let held = stored(&first);
+        let later = plan(&owner(), &[ipsec_record("u-1", "installed", 1 << 40)], &by_name(&held), policy(86_400, None));
+        assert!(!later.objects[0].write_status);
+    }
+
+    #[test]
+    fn a_state_change_writes_status_moves_transition_time_and_reports_the_transition() {
+        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
+        let held = stored(&first);
+        let down = plan(&owner(), &[ipsec_record("u-1", "dying", 10)], &by_name(&held), policy(60, None));
+        let desired = &down.objects[0];
+        assert!(desired.write_status && !desired.write_object);
+        let ready = crate::crd::find_condition(&desired.status.conditions, TYPE_READY).expect("ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "Dying"));
+        assert_eq!(ready.last_transition_time, Time(at(60)));
+        assert_eq!(down.transitions, vec![TunnelTransition {
+            name: "prod-u-1".into(), up: false, message: desired.ready.message.clone() }]);
+    }
+
+    #[test]
+    fn a_message_change_keeps_the_transition_time() {
+        let first = plan(&owner(), &[ike_record("u-2", "connecting")], &HashMap::new(), policy(0, None));
+        let held = stored(&first);
+        let again = plan(&owner(), &[ike_record("u-2", "none")], &by_name(&held), policy(60, None));
+        let ready = crate::crd::find_condition(&again.objects[0].status.conditions, TYPE_READY).expect("ready");
+        assert_eq!(ready.reason, "None");
+        assert_eq!(ready.last_transition_time, Time(at(0)));
+        assert!(again.transitions.is_empty());
+    }
+
+    #[test]
+    fn sas_gone_from_ontap_are_deleted_and_a_rekey_replaces_the_object() {
+        let first = plan(&owner(), &[ike_record("old", "established")], &HashMap::new(), policy(0, None));
+        let held = stored(&first);
+        let rekeyed = plan(&owner(), &[ike_record("new", "established")], &by_name(&held), policy(60, None));
+        assert_eq!(rekeyed.objects[0].name(), "prod-new");
+        assert!(rekeyed.objects[0].write_object);
+        assert_eq!(rekeyed.deletions, vec![Deletion { name: "prod-old".into(), uid: Some("uid-prod-old".into()) }]);
+    }
+
+    #[test]
+    fn an_edited_label_is_restored() {
+        let first = plan(&owner(), &[ike_record("u-2", "established")], &HashMap::new(), policy(0, None));
+        let mut held = stored(&first);
+        held[0].metadata.labels.as_mut().expect("labels").insert(LABEL_NODE.into(), "other".into());
+        held[0].metadata.labels.as_mut().expect("labels").insert("team".into(), "kept".into());
+        let next = plan(&owner(), &[ike_record("u-2", "established")], &by_name(&held), policy(60, None));
+        assert!(next.objects[0].write_object);
+        held[0].metadata.labels.as_mut().expect("labels").insert(LABEL_NODE.into(), "n1".into());
+        let fixed = plan(&owner(), &[ike_record("u-2", "established")], &by_name(&held), policy(60, None));
+        assert!(!fixed.objects[0].write_object, "foreign labels are not ours to remove");
+    }
+
+    #[test]
+    fn stale_statuses_turn_every_condition_unknown_once() {
+        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
+        let mut held = stored(&first);
+        let stale = stale_statuses(&by_name(&held), "no poll for 3m", at(200));
+        assert_eq!(stale.len(), 1);
+        let (name, status) = &stale[0];
+        assert_eq!(name, "prod-u-1");
+        assert!(status.conditions.iter().all(|c| c.status == "Unknown" && c.reason == REASON_CLUSTER_UNREACHABLE));
+        assert_eq!(status.ipsec, first.objects[0].status.ipsec, "observed data is kept");
+        held[0].status = Some(status.clone());
+        assert!(stale_statuses(&by_name(&held), "no poll for 3m", at(260)).is_empty());
+        let recovered = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &by_name(&held), policy(300, None));
+        assert!(recovered.objects[0].write_status);
+        assert!(recovered.transitions.is_empty(), "Unknown to True is not a tunnel event");
+    }
+}

@@ -1,0 +1,327 @@
+//! The reconcile shell for one OntapCluster: fetch → plan → apply → prune → status.
+//! Only this file and the ones it calls for I/O (`fetch`, `apply`, `events`) touch the network.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt as _};
+
+use super::apply;
+use super::context::{CachedClient, ClusterKey, Context, Trigger};
+use super::error::{PollError, retry_delay};
+use super::events::{cluster_event, describe, publish_cluster_event, publish_tunnel_events};
+use super::fetch;
+use super::plan::{self, Owner, StatusPolicy};
+use super::settings::ClusterSettings;
+use super::status::{Outcome, cluster_status};
+use crate::crd::condition::TYPE_READY;
+use crate::crd::{
+    ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, LABEL_CLUSTER,
+    OntapCluster, REFRESH_ANNOTATION, find_condition,
+};
+use crate::ontap::{Listing, OntapClient};
+
+/// Failures of the reconcile itself (the API server refused a write); poll failures are not
+/// errors here, they become conditions.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("writing to the API server failed: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl ReconcileError {
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        "api_server_write"
+    }
+}
+
+/// Spread of the poll schedule, so clusters added together do not poll together forever.
+const JITTER_FRACTION: f64 = 0.1;
+
+/// Reconciles one OntapCluster: polls ONTAP when due and mirrors what it finds.
+pub async fn reconcile(
+    guarded: Arc<DeserializeGuard<OntapCluster>>,
+    context: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let cluster = match &guarded.0 {
+        Ok(cluster) => cluster,
+        Err(invalid) => {
+            // The API server's schema should make this impossible; if it happens, say so and
+            // wait for the object to change rather than stall the other clusters.
+            tracing::warn!(
+                name = ?invalid.metadata.name,
+                namespace = ?invalid.metadata.namespace,
+                error = %invalid.error,
+                "skipping an OntapCluster that cannot be decoded"
+            );
+            return Ok(Action::await_change());
+        }
+    };
+    let Some(owner) = Owner::of(cluster) else {
+        return Ok(Action::await_change());
+    };
+    let key: ClusterKey = (owner.namespace.clone(), owner.name.clone());
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Garbage collection removes the mirrored objects through their owner references.
+        context.forget(&key);
+        return Ok(Action::await_change());
+    }
+
+    let trigger = Trigger {
+        uid: owner.uid.clone(),
+        generation: cluster.metadata.generation,
+        refresh: cluster.annotations().get(REFRESH_ANNOTATION).cloned(),
+    };
+    let memory = context.memory(&key);
+    if memory.trigger.as_ref() == Some(&trigger)
+        && let Some(due) = memory.next_poll
+    {
+        let now = Instant::now();
+        if now < due {
+            // Woken by our own status write or a resync: nothing new to do yet.
+            return Ok(Action::requeue(due - now));
+        }
+    }
+    context.remember(&key, |memory| memory.trigger = Some(trigger));
+
+    let settings = match ClusterSettings::from_spec(&cluster.spec) {
+        Ok(settings) => settings,
+        Err(error) => {
+            let error = PollError::InvalidSpec(error);
+            write_failure(&context, cluster, &owner, &error, false).await?;
+            context.remember(&key, |memory| memory.next_poll = None);
+            return Ok(Action::await_change());
+        }
+    };
+    if cluster.spec.suspend {
+        write_cluster_status(&context, cluster, &Outcome::Suspended).await?;
+        context.remember(&key, |memory| memory.next_poll = None);
+        return Ok(Action::await_change());
+    }
+
+    let started = Instant::now();
+    let delay = match poll(&context, cluster, &key, &settings).await {
+        Ok((identity, listing)) => {
+            mirror(&context, cluster, &owner, &settings, identity.as_ref(), &listing).await?;
+            tracing::debug!(
+                cluster = %describe(cluster),
+                security_associations = listing.records.len(),
+                pages = listing.pages,
+                elapsed_ms = started.elapsed().as_millis(),
+                "poll complete"
+            );
+            context.remember(&key, |memory| {
+                memory.last_success = Some(Instant::now());
+                memory.consecutive_failures = 0;
+            });
+            jittered(settings.timing.poll_interval)
+        }
+        Err(error) => {
+            let memory = context.memory(&key);
+            let failures = memory.consecutive_failures + 1;
+            let stale = memory.healthy_since().elapsed() >= settings.timing.stale_threshold();
+            tracing::debug!(cluster = %describe(cluster), %error, failures, stale, "poll failed");
+            write_failure(&context, cluster, &owner, &error, stale).await?;
+            context.remember(&key, |memory| {
+                memory.consecutive_failures = failures;
+                if let Some(ontap) = memory.ontap.as_mut() {
+                    ontap.identity = None;
+                }
+            });
+            retry_delay(&error, failures, settings.timing.poll_interval)
+        }
+    };
+    context.remember(&key, |memory| memory.next_poll = Some(Instant::now() + delay));
+    Ok(Action::requeue(delay))
+}
+
+/// Requeues after a failed write with a short backoff; the next reconcile starts over.
+#[must_use]
+pub fn error_policy(
+    guarded: Arc<DeserializeGuard<OntapCluster>>,
+    error: &ReconcileError,
+    context: Arc<Context>,
+) -> Action {
+    if let Ok(cluster) = &guarded.0 {
+        tracing::warn!(cluster = %describe(cluster), %error, "reconcile failed; retrying");
+        if let Some(owner) = Owner::of(cluster) {
+            // Make sure the retry polls again instead of waiting for the schedule.
+            context.remember(&(owner.namespace, owner.name), |memory| memory.next_poll = None);
+        }
+    }
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Reads the Secrets, reuses or builds the ONTAP client, and lists every SA.
+async fn poll(
+    context: &Context,
+    cluster: &OntapCluster,
+    key: &ClusterKey,
+    settings: &ClusterSettings,
+) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
+    let secrets = Api::namespaced(context.client.clone(), &key.0);
+    let config = fetch::client_config(&secrets, cluster, settings).await?;
+    let cached = context.memory(key).ontap.filter(|cached| cached.config == config);
+    let (client, identity) = match cached {
+        Some(CachedClient {
+            client,
+            identity: Some(identity),
+            ..
+        }) => (client, Some(identity)),
+        cached => {
+            if config.tls.insecure_skip_verify {
+                tracing::warn!(cluster = %describe(cluster), "TLS verification is off for this cluster");
+            }
+            let client = match cached {
+                Some(cached) => cached.client,
+                None => OntapClient::new(config.clone())?,
+            };
+            let identity = fetch::cluster_identity(&client).await?;
+            context.remember(key, |memory| {
+                memory.ontap = Some(CachedClient {
+                    config: config.clone(),
+                    client: client.clone(),
+                    identity: identity.clone(),
+                });
+            });
+            (client, identity)
+        }
+    };
+    let listing = fetch::security_associations(&client, settings).await?;
+    Ok((identity, listing))
+}
+
+/// Applies the plan of a complete listing: objects, deletions, events, cluster status.
+async fn mirror(
+    context: &Context,
+    cluster: &OntapCluster,
+    owner: &Owner,
+    settings: &ClusterSettings,
+    identity: Option<&crate::ontap::ClusterIdentity>,
+    listing: &Listing,
+) -> Result<(), ReconcileError> {
+    let current = current_objects(context, owner);
+    let existing = by_name(&current);
+    let policy = StatusPolicy {
+        counters_refresh_interval: settings.timing.counters_refresh_interval,
+        now: Timestamp::now(),
+    };
+    let plan = plan::plan(owner, &listing.records, &existing, policy);
+    let api: Api<IpsecSecurityAssociation> = Api::namespaced(context.client.clone(), &owner.namespace);
+    apply::apply_objects(&api, &plan.objects, &context.writes).await?;
+    apply::delete_objects(&api, &plan.deletions, &context.writes).await?;
+    publish_tunnel_events(&context.recorder, &owner.namespace, &plan.transitions).await;
+    for transition in &plan.transitions {
+        tracing::info!(
+            cluster = %describe(cluster),
+            object = %transition.name,
+            up = transition.up,
+            message = %transition.message,
+            "tunnel changed"
+        );
+    }
+    let outcome = Outcome::Synced {
+        identity,
+        objects: &plan.objects,
+    };
+    write_cluster_status(context, cluster, &outcome).await
+}
+
+/// Records a failed poll: cluster conditions, and once stale, `Unknown` on every mirrored SA.
+/// Never deletes anything.
+async fn write_failure(
+    context: &Context,
+    cluster: &OntapCluster,
+    owner: &Owner,
+    error: &PollError,
+    stale: bool,
+) -> Result<(), ReconcileError> {
+    if stale {
+        let current = current_objects(context, owner);
+        let message = format!("ONTAP has not been polled successfully for staleAfter polls: {error}");
+        let statuses = plan::stale_statuses(&by_name(&current), &message, Timestamp::now());
+        if !statuses.is_empty() {
+            let api = Api::namespaced(context.client.clone(), &owner.namespace);
+            apply::apply_statuses(&api, &statuses, &context.writes).await?;
+        }
+    }
+    let outcome = Outcome::Failed {
+        reason: error.reason(),
+        message: error.to_string(),
+        stalled: error.needs_human(),
+        stale,
+    };
+    write_cluster_status(context, cluster, &outcome).await
+}
+
+/// Writes the OntapCluster's status when it differs, with an event on a `Ready` transition.
+async fn write_cluster_status(
+    context: &Context,
+    cluster: &OntapCluster,
+    outcome: &Outcome<'_>,
+) -> Result<(), ReconcileError> {
+    let current = cluster.status.as_ref();
+    let status = cluster_status(current, cluster.metadata.generation, outcome, Timestamp::now());
+    if current == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<OntapCluster> =
+        Api::namespaced(context.client.clone(), &cluster.namespace().unwrap_or_default());
+    apply::apply_cluster_status(&api, &cluster.name_any(), &status, &context.writes).await?;
+    let before = current.and_then(|status| find_condition(&status.conditions, TYPE_READY));
+    if let Some(after) = find_condition(&status.conditions, TYPE_READY)
+        && let Some(event) = cluster_event(before, after)
+    {
+        tracing::info!(cluster = %describe(cluster), reason = event.reason, note = %event.note, "cluster changed");
+        publish_cluster_event(&context.recorder, cluster, event).await;
+    }
+    Ok(())
+}
+
+/// This cluster's mirrored objects as the watch cache holds them. Objects that cannot be
+/// decoded are stood in for by an empty object of the same name, so the plan overwrites them.
+fn current_objects(context: &Context, owner: &Owner) -> Vec<IpsecSecurityAssociation> {
+    let cluster_label = super::labels::label_value(&owner.name);
+    context
+        .security_associations
+        .state()
+        .into_iter()
+        .filter_map(|guarded| match &guarded.0 {
+            Ok(object) => {
+                let ours = object.metadata.namespace.as_deref() == Some(&owner.namespace)
+                    && object.spec.cluster_ref.name == owner.name;
+                ours.then(|| object.clone())
+            }
+            Err(invalid) => {
+                let labels = invalid.metadata.labels.as_ref();
+                let ours = invalid.metadata.namespace.as_deref() == Some(&owner.namespace)
+                    && labels.and_then(|l| l.get(LABEL_CLUSTER)) == Some(&cluster_label);
+                ours.then(|| IpsecSecurityAssociation {
+                    metadata: invalid.metadata.clone(),
+                    spec: IpsecSecurityAssociationSpec {
+                        cluster_ref: ClusterReference::default(),
+                        uuid: String::new(),
+                    },
+                    status: None,
+                })
+            }
+        })
+        .collect()
+}
+
+fn by_name(objects: &[IpsecSecurityAssociation]) -> HashMap<String, &IpsecSecurityAssociation> {
+    objects
+        .iter()
+        .filter_map(|object| Some((object.metadata.name.clone()?, object)))
+        .collect()
+}
+
+fn jittered(interval: Duration) -> Duration {
+    let factor = 1.0 + JITTER_FRACTION * (fastrand::f64() * 2.0 - 1.0);
+    interval.mul_f64(factor)
+}

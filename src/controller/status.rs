@@ -1,0 +1,288 @@
+//! The `OntapCluster` status a poll outcome calls for: conditions, identity, counts and the
+//! unhealthy peers. No client required.
+
+use jiff::Timestamp;
+
+use crate::crd::condition::{
+    REASON_ALL_TUNNELS_UP, REASON_CLUSTER_UNREACHABLE, REASON_SUSPENDED, REASON_SYNCED,
+    REASON_TUNNELS_DOWN, TYPE_READY, TYPE_STALLED, TYPE_TUNNELS_HEALTHY,
+};
+use crate::crd::ontap_cluster::MAX_UNHEALTHY_PEERS;
+use crate::crd::{
+    ConditionStatus, OntapClusterIdentity, OntapClusterStatus, SecurityAssociationCounts,
+    UnhealthyPeer, new_condition, upsert_condition,
+};
+use crate::ontap::health::Health;
+use crate::ontap::{ClusterIdentity, SecurityAssociationType};
+
+use super::plan::DesiredObject;
+
+/// Reason the cluster is not stalled.
+const REASON_NOT_STALLED: &str = "Polling";
+
+/// What the last reconcile of an OntapCluster found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<'a> {
+    /// A complete poll: every SA is mirrored.
+    Synced {
+        identity: Option<&'a ClusterIdentity>,
+        objects: &'a [DesiredObject],
+    },
+    /// The poll failed; `stalled` when only a human can fix it. `stale` once `staleAfter`
+    /// polls have been missed, so tunnel health is no longer known.
+    Failed {
+        reason: &'a str,
+        message: String,
+        stalled: bool,
+        stale: bool,
+    },
+    /// `spec.suspend` is set.
+    Suspended,
+}
+
+/// The status for `outcome`, starting from the current one so that what was last observed
+/// (identity, counts, peers) survives a failed poll and transition times move only on change.
+#[must_use]
+pub fn cluster_status(
+    current: Option<&OntapClusterStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome<'_>,
+    now: Timestamp,
+) -> OntapClusterStatus {
+    let mut status = current.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.last_successful_poll_time = None;
+    let condition = |type_: &str, value: ConditionStatus, reason: &str, message: &str| {
+        new_condition(type_, value, reason, message, generation, now)
+    };
+    let set = |status: &mut OntapClusterStatus, type_, value, reason: &str, message: &str| {
+        upsert_condition(&mut status.conditions, condition(type_, value, reason, message));
+    };
+    match outcome {
+        Outcome::Synced { identity, objects } => {
+            if let Some(identity) = identity {
+                status.ontap = Some(OntapClusterIdentity {
+                    cluster_name: identity.name.clone(),
+                    cluster_uuid: identity.uuid.clone(),
+                    version: identity.version.as_ref().and_then(|version| version.release()),
+                });
+            }
+            let counts = counts(objects);
+            status.security_associations = Some(counts);
+            status.unhealthy_peers = unhealthy_peers(objects);
+            let noun = if counts.total == 1 { "security association" } else { "security associations" };
+            let message = format!("mirrored {} {noun}", counts.total);
+            set(&mut status, TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
+            let (value, reason, message) = if counts.not_ready == 0 {
+                (ConditionStatus::True, REASON_ALL_TUNNELS_UP, format!("all {} SAs are ready", counts.total))
+            } else {
+                (
+                    ConditionStatus::False,
+                    REASON_TUNNELS_DOWN,
+                    tunnels_down_message(counts, &status.unhealthy_peers),
+                )
+            };
+            set(&mut status, TYPE_TUNNELS_HEALTHY, value, reason, &message);
+            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_NOT_STALLED, "");
+        }
+        Outcome::Failed {
+            reason,
+            message,
+            stalled,
+            stale,
+        } => {
+            set(&mut status, TYPE_READY, ConditionStatus::False, reason, message);
+            if *stale {
+                set(
+                    &mut status,
+                    TYPE_TUNNELS_HEALTHY,
+                    ConditionStatus::Unknown,
+                    REASON_CLUSTER_UNREACHABLE,
+                    "tunnel health is unknown: ONTAP has not been polled successfully for staleAfter polls",
+                );
+            }
+            let (value, stalled_reason, stalled_message) = if *stalled {
+                (ConditionStatus::True, *reason, message.as_str())
+            } else {
+                (ConditionStatus::False, REASON_NOT_STALLED, "")
+            };
+            set(&mut status, TYPE_STALLED, value, stalled_reason, stalled_message);
+        }
+        Outcome::Suspended => {
+            set(
+                &mut status,
+                TYPE_READY,
+                ConditionStatus::False,
+                REASON_SUSPENDED,
+                "polling is suspended by spec.suspend",
+            );
+            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_SUSPENDED, "");
+        }
+    }
+    status
+}
+
+fn counts(objects: &[DesiredObject]) -> SecurityAssociationCounts {
+    let mut counts = SecurityAssociationCounts::default();
+    for object in objects {
+        counts.total += 1;
+        match object.record.sa_type {
+            Some(SecurityAssociationType::Ike) => counts.ike += 1,
+            Some(SecurityAssociationType::Ipsec) => counts.ipsec += 1,
+            _ => {}
+        }
+        if object.ready.status == Health::True {
+            counts.ready += 1;
+        } else {
+            counts.not_ready += 1;
+        }
+    }
+    counts
+}
+
+/// Distinct peers of the SAs that are not ready, sorted, at most `MAX_UNHEALTHY_PEERS`.
+fn unhealthy_peers(objects: &[DesiredObject]) -> Vec<UnhealthyPeer> {
+    let mut peers: Vec<UnhealthyPeer> = objects
+        .iter()
+        .filter(|object| object.ready.status != Health::True)
+        .map(|object| UnhealthyPeer {
+            svm: object.record.svm.as_ref().and_then(|svm| svm.name.clone()),
+            local_address: object.record.local_address.clone(),
+            remote_address: object.record.remote_address.clone(),
+            policy_name: object.record.policy_name.clone(),
+            reason: object.ready.reason.clone(),
+        })
+        .collect();
+    peers.sort_by(|a, b| {
+        (&a.remote_address, &a.local_address, &a.svm, &a.policy_name, &a.reason).cmp(&(
+            &b.remote_address,
+            &b.local_address,
+            &b.svm,
+            &b.policy_name,
+            &b.reason,
+        ))
+    });
+    peers.dedup();
+    peers.truncate(MAX_UNHEALTHY_PEERS);
+    peers
+}
+
+fn tunnels_down_message(counts: SecurityAssociationCounts, peers: &[UnhealthyPeer]) -> String {
+    let names: Vec<&str> = peers
+        .iter()
+        .filter_map(|peer| peer.remote_address.as_deref())
+        .take(5)
+        .collect();
+    let mut message = format!("{} of {} SAs are not ready", counts.not_ready, counts.total);
+    if !names.is_empty() {
+        message.push_str("; peers: ");
+        message.push_str(&names.join(", "));
+        if peers.len() > names.len() {
+            message.push_str(", …");
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::plan::{Owner, StatusPolicy, plan};
+    use crate::crd::condition::{REASON_UNAUTHORIZED, REASON_UNREACHABLE};
+    use crate::crd::find_condition;
+    use std::collections::HashMap;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).expect("valid time")
+    }
+
+    fn objects(states: &[(&str, &str)]) -> Vec<DesiredObject> {
+        let records: Vec<crate::ontap::SecurityAssociation> = states
+            .iter()
+            .enumerate()
+            .map(|(index, (sa_type, state))| {
+                serde_json::from_value(serde_json::json!({
+                    "uuid": format!("u-{index}"), "type": sa_type,
+                    "remote_address": format!("10.0.0.{index}"),
+                    sa_type.to_string(): {"state": state}
+                }))
+                .expect("record decodes")
+            })
+            .collect();
+        let owner = Owner { name: "c".into(), namespace: "n".into(), uid: "u".into() };
+        let policy = StatusPolicy { counters_refresh_interval: None, now: at(0) };
+        plan(&owner, &records, &HashMap::new(), policy).objects
+    }
+
+    fn condition<'a>(status: &'a OntapClusterStatus, type_: &str) -> (&'a str, &'a str) {
+        let condition = find_condition(&status.conditions, type_).expect("condition present");
+        (condition.status.as_str(), condition.reason.as_str())
+    }
+
+    #[test]
+    fn a_synced_poll_with_a_down_tunnel_is_ready_but_not_tunnels_healthy() {
+        let objects = objects(&[("ike", "established"), ("ipsec", "installed"), ("ike", "connecting")]);
+        let status = cluster_status(None, Some(2), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        assert_eq!(condition(&status, TYPE_READY), ("True", REASON_SYNCED));
+        assert_eq!(condition(&status, TYPE_TUNNELS_HEALTHY), ("False", REASON_TUNNELS_DOWN));
+        assert_eq!(condition(&status, TYPE_STALLED).0, "False");
+        assert_eq!(status.security_associations, Some(SecurityAssociationCounts {
+            total: 3, ike: 2, ipsec: 1, ready: 2, not_ready: 1 }));
+        assert_eq!(status.unhealthy_peers.len(), 1);
+        assert_eq!(status.unhealthy_peers[0].reason, "Connecting");
+        assert!(status.conditions.iter().all(|c| c.observed_generation == Some(2)));
+    }
+
+    #[test]
+    fn the_same_outcome_twice_gives_the_same_status() {
+        let objects = objects(&[("ike", "established")]);
+        let outcome = Outcome::Synced { identity: None, objects: &objects };
+        let first = cluster_status(None, Some(1), &outcome, at(0));
+        let second = cluster_status(Some(&first), Some(1), &outcome, at(60));
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn wrong_credentials_stall_and_keep_what_was_observed() {
+        let objects = objects(&[("ike", "established")]);
+        let synced = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        let failed = cluster_status(Some(&synced), Some(1), &Outcome::Failed {
+            reason: REASON_UNAUTHORIZED, message: "User is not authorized.".into(), stalled: true, stale: false,
+        }, at(60));
+        assert_eq!(condition(&failed, TYPE_READY), ("False", REASON_UNAUTHORIZED));
+        assert_eq!(condition(&failed, TYPE_STALLED), ("True", REASON_UNAUTHORIZED));
+        assert_eq!(condition(&failed, TYPE_TUNNELS_HEALTHY), ("True", REASON_ALL_TUNNELS_UP));
+        assert_eq!(failed.security_associations, synced.security_associations);
+    }
+
+    #[test]
+    fn an_unreachable_cluster_turns_tunnel_health_unknown_once_stale() {
+        let objects = objects(&[("ike", "established")]);
+        let synced = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        let failure = |stale| Outcome::Failed { reason: REASON_UNREACHABLE, message: "connection refused".into(), stalled: false, stale };
+        let early = cluster_status(Some(&synced), Some(1), &failure(false), at(60));
+        assert_eq!(condition(&early, TYPE_TUNNELS_HEALTHY).0, "True");
+        assert_eq!(condition(&early, TYPE_STALLED).0, "False");
+        let late = cluster_status(Some(&early), Some(1), &failure(true), at(200));
+        assert_eq!(condition(&late, TYPE_TUNNELS_HEALTHY), ("Unknown", REASON_CLUSTER_UNREACHABLE));
+        let ready = find_condition(&late.conditions, TYPE_READY).expect("ready");
+        assert_eq!(ready.last_transition_time.0, at(60), "time moves only on status change");
+    }
+
+    #[test]
+    fn unhealthy_peers_are_capped_at_twenty() {
+        let states: Vec<(&str, &str)> = (0..30).map(|_| ("ike", "connecting")).collect();
+        let objects = objects(&states);
+        let status = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        assert_eq!(status.unhealthy_peers.len(), MAX_UNHEALTHY_PEERS);
+        let message = &find_condition(&status.conditions, TYPE_TUNNELS_HEALTHY).expect("c").message;
+        assert!(message.starts_with("30 of 30 SAs are not ready; peers: 10.0.0.0"), "{message}");
+    }
+
+    #[test]
+    fn suspension_is_reported_as_not_ready_and_not_stalled() {
+        let status = cluster_status(None, Some(1), &Outcome::Suspended, at(0));
+        assert_eq!(condition(&status, TYPE_READY), ("False", REASON_SUSPENDED));
+        assert_eq!(condition(&status, TYPE_STALLED).0, "False");
+    }
+}
