@@ -302,45 +302,44 @@ fn api_error(url: &Url, status: u16, body: &[u8]) -> OntapError {
 
 /// The rustls error behind a failed handshake, if that is what failed.
 fn find_tls_error(error: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
-    while let Some(current) = source {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.to_string());
-        }
-        source = current.source();
-    }
-    None
+    causes(error)
+        .into_iter()
+        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
+        .map(ToString::to_string)
 }
 
 /// True when a reused connection was closed under us: the request never reached ONTAP
 /// or its answer never came, and a GET is safe to send once more.
 fn is_stale_connection(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
-    while let Some(current) = source {
-        if let Some(hyper_error) = current.downcast_ref::<hyper::Error>()
-            && (hyper_error.is_incomplete_message() || hyper_error.is_canceled())
-        {
-            return true;
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            )
-        {
-            return true;
-        }
-        source = current.source();
+    causes(error).into_iter().any(|cause| {
+        cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|error| error.is_incomplete_message() || error.is_canceled())
+            || cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                )
+            })
+    })
+}
+
+/// Every cause of `error`, looking inside `io::Error`s too: their `source()` skips the error
+/// they wrap, which is where the TLS stack puts its own.
+fn causes(error: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(current) = next {
+        causes.push(current);
+        next = match current.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
-    false
+    causes
 }
 
 /// `error: cause: cause` on one line, for messages people read.
