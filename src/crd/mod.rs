@@ -1,6 +1,7 @@
 //! The operator's custom resources and their `CustomResourceDefinition`s as YAML.
 
 pub mod condition;
+pub mod description;
 pub mod duration;
 pub mod ontap_cluster;
 pub mod security_association;
@@ -110,6 +111,35 @@ mod tests {
                 "ipsecsecurityassociations.ontap-ipsec.dev"
             ]
         );
+    }
+
+    /// Wrapped doc-comment lines would show as ragged lines in `kubectl explain`.
+    #[test]
+    fn descriptions_have_no_wrapped_lines() {
+        fn check(value: &serde_json::Value, path: &str) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, child) in map {
+                        if key == "description"
+                            && let Some(text) = child.as_str()
+                        {
+                            assert!(!text.replace("\n\n", "").contains('\n'), "{path}: {text:?}");
+                        }
+                        check(child, &format!("{path}.{key}"));
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (index, child) in items.iter().enumerate() {
+                        check(child, &format!("{path}[{index}]"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for crd in crds() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            check(&serde_json::to_value(&crd).expect("crd serialises"), &name);
+        }
     }
 
     #[test]

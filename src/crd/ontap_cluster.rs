@@ -136,6 +136,7 @@ pub const TLS_MESSAGE: &str =
 #[x_kube(validation = Rule::new(ENDPOINT_SCHEME_RULE)
     .message(ENDPOINT_SCHEME_MESSAGE)
     .field_path(".endpoint"))]
+#[schemars(transform = crate::crd::description::rewrap_descriptions)]
 #[serde(rename_all = "camelCase")]
 pub struct OntapClusterSpec {
     /// Cluster-management URL of the ONTAP cluster, https://host or https://host:port. Plain
@@ -176,7 +177,8 @@ pub struct OntapClusterSpec {
     /// turn Unknown (reason ClusterUnreachable): once staleAfter × pollInterval has passed since
     /// status.lastSuccessfulPollTime. Mirrored objects are never deleted because a poll failed.
     #[serde(default = "default_stale_after")]
-    #[schemars(range(min = 1))]
+    // The API server knows int32 but warns about schemars' "uint32"; the minimum keeps it unsigned.
+    #[schemars(range(min = 1), extend("format" = "int32"))]
     pub stale_after: u32,
     /// Mirror only the security associations that match; sent to ONTAP as query filters.
     /// Within a list any value matches; all given lists must match.
@@ -311,6 +313,7 @@ pub struct SecurityAssociationSelector {
 
 /// What the last polls of the ONTAP cluster found.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[schemars(transform = crate::crd::description::rewrap_descriptions)]
 #[serde(rename_all = "camelCase")]
 pub struct OntapClusterStatus {
     /// The metadata.generation the operator last acted on.
@@ -699,6 +702,7 @@ mod tests {
         assert_eq!(properties["countersRefreshInterval"]["default"], "15m");
         assert_eq!(properties["staleAfter"]["default"], 3);
         assert_eq!(properties["staleAfter"]["minimum"], 1.0);
+        assert_eq!(properties["staleAfter"]["format"], "int32");
         assert_eq!(properties["allowInsecureHttp"]["default"], false);
         assert_eq!(properties["suspend"]["default"], false);
         assert_eq!(

@@ -141,6 +141,7 @@ impl SecurityAssociationType {
     )
 )]
 #[x_kube(validation = Rule::new(SPEC_IMMUTABLE_RULE).message(SPEC_IMMUTABLE_MESSAGE))]
+#[schemars(transform = crate::crd::description::rewrap_descriptions)]
 #[serde(rename_all = "camelCase")]
 pub struct IpsecSecurityAssociationSpec {
     /// The OntapCluster (in the same namespace) this security association was read from.
@@ -163,6 +164,7 @@ pub struct ClusterReference {
 /// Everything the operator last observed about the security association, under ONTAP's field
 /// names in camelCase. Fields ONTAP did not report are absent.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[schemars(transform = crate::crd::description::rewrap_descriptions)]
 #[serde(rename_all = "camelCase")]
 pub struct IpsecSecurityAssociationStatus {
     /// ike or ipsec, as ONTAP reports it.

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::k8s::{TestNamespace, client, kubectl, repo_root};
 
-/// A new CRD is Established, and its OpenAPI published for `kubectl explain`, within seconds.
+/// A new CRD is Established, and its `OpenAPI` document published for `kubectl explain`, within seconds.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The field manager these tests install the CRDs and write status with.
 const TEST_FIELD_MANAGER: &str = "ontap-ipsec-operator-crd-tests";
