@@ -68,7 +68,7 @@ pub async fn security_association(
     match record {
         Some(record) => {
             let record = render::security_association(record, &served.version);
-            response::json(StatusCode::OK, fields.project(&record), format)
+            response::json(StatusCode::OK, fields.project(record), format)
         }
         None if !is_uuid(&uuid) => response::error(&OntapError::invalid_uuid(&uuid), format),
         None => response::error(&OntapError::entry_not_found(), format),
@@ -108,7 +108,7 @@ pub async fn cluster(State(app): State<AppState>, format: Format, uri: Uri) -> R
         },
         "_links": { "self": { "href": paths::CLUSTER } },
     });
-    response::json(StatusCode::OK, fields.project(&cluster), format)
+    response::json(StatusCode::OK, fields.project(cluster), format)
 }
 
 /// `GET /api/cluster/nodes`: the nodes named by the SA records, all `up`.
@@ -154,7 +154,7 @@ pub async fn node(
         .into_iter()
         .find(|node| node["uuid"].as_str() == Some(uuid.as_str()))
     {
-        Some(node) => response::json(StatusCode::OK, fields.project(&node), format),
+        Some(node) => response::json(StatusCode::OK, fields.project(node), format),
         None if !is_uuid(&uuid) => response::error(&OntapError::invalid_uuid(&uuid), format),
         None => response::error(&OntapError::entry_not_found(), format),
     }

@@ -53,7 +53,7 @@ where
         cut_page(candidates, query.max_records, request.shaping)
     };
     let records: Vec<Value> = records
-        .iter()
+        .into_iter()
         .map(|record| query.fields.project(record))
         .collect();
     let mut links = Map::new();
@@ -115,8 +115,11 @@ mod tests {
         };
         let all = records();
         body(&request, |start| {
+            let start = start.map(str::to_owned);
             all.clone().into_iter().filter(move |record| {
-                start.is_none_or(|start| record["uuid"].as_str() >= Some(start))
+                start
+                    .as_deref()
+                    .is_none_or(|start| record["uuid"].as_str() >= Some(start))
             })
         })
     }

@@ -72,9 +72,9 @@ impl FieldSelection {
 
     /// The part of a rendered record this selection returns.
     #[must_use]
-    pub fn project(&self, record: &Value) -> Value {
+    pub fn project(&self, record: Value) -> Value {
         let list = match self {
-            Self::All => return record.clone(),
+            Self::All => return record,
             Self::KeysOnly => &[][..],
             Self::List(list) => list.as_slice(),
         };
@@ -83,7 +83,7 @@ impl FieldSelection {
             .into_iter()
             .chain(list.iter().map(String::as_str))
         {
-            if let Some(value) = lookup(record, path) {
+            if let Some(value) = lookup(&record, path) {
                 insert(&mut projected, path, value.clone());
             }
         }
@@ -149,7 +149,7 @@ mod tests {
         let selection = FieldSelection::parse([], &catalog()).expect("valid");
         assert_eq!(selection, FieldSelection::KeysOnly);
         assert_eq!(
-            selection.project(&record()),
+            selection.project(record()),
             json!({"uuid": "u1", "_links": {"self": {"href": "/api/x/u1"}}})
         );
     }
@@ -158,7 +158,7 @@ mod tests {
     fn star_and_double_star_return_everything() {
         for value in ["*", "**", "uuid,*"] {
             let selection = FieldSelection::parse([value], &catalog()).expect("valid");
-            assert_eq!(selection.project(&record()), record());
+            assert_eq!(selection.project(record()), record());
         }
     }
 
@@ -167,7 +167,7 @@ mod tests {
         let selection =
             FieldSelection::parse(["node.name,ipsec.inbound"], &catalog()).expect("valid");
         assert_eq!(
-            selection.project(&record()),
+            selection.project(record()),
             json!({
                 "uuid": "u1",
                 "_links": {"self": {"href": "/api/x/u1"}},
@@ -191,7 +191,7 @@ mod tests {
             .expect("valid")
             .with_echoed(["ipsec.state"]);
         assert_eq!(
-            selection.project(&record())["ipsec"],
+            selection.project(record())["ipsec"],
             json!({"state": "installed"})
         );
     }
@@ -199,6 +199,6 @@ mod tests {
     #[test]
     fn missing_values_are_left_out() {
         let selection = FieldSelection::parse(["svm.name"], &catalog()).expect("valid");
-        assert!(selection.project(&record()).get("svm").is_none());
+        assert!(selection.project(record()).get("svm").is_none());
     }
 }

@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn sorting_uses_keys_then_uuid() {
         let keys = parse("lifetime desc", &catalog()).expect("valid");
-        let mut records = vec![
+        let mut records = [
             json!({"uuid": "b", "lifetime": 10}),
             json!({"uuid": "a", "lifetime": 10}),
             json!({"uuid": "c", "lifetime": 900}),

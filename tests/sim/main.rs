@@ -1,0 +1,15 @@
+//! Integration tests of the ONTAP simulator over real HTTPS on loopback.
+
+mod accept;
+mod control;
+mod counters;
+mod errors;
+mod faults;
+mod fields;
+mod filters;
+mod instance;
+mod lifecycle;
+mod order_by;
+mod paging;
+mod support;
+mod versions;
