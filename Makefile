@@ -20,3 +20,17 @@ fmt: ## format the code
 
 k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager, etcd, kubectl, helm
 	bash tests/k8s/build.sh
+
+test: ## all tests: starts the local control plane if it is not up, then cargo tests and interop
+	@bash tests/k8s/cluster-up.sh >/dev/null
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --all-targets
+	@if [ -f tests/interop/run.sh ]; then bash tests/interop/run.sh; fi
+
+cluster-up: ## start the local control plane (idempotent); prints the admin kubeconfig path
+	@bash tests/k8s/cluster-up.sh
+
+cluster-down: ## stop the local control plane started by cluster-up and remove its state
+	@bash tests/k8s/cluster-down.sh
+
+crds: ## regenerate crds/crds.yaml from the Rust types
+	$(CARGO) run --quiet -- crds > crds/crds.yaml.tmp && mv crds/crds.yaml.tmp crds/crds.yaml

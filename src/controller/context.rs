@@ -22,7 +22,7 @@ pub struct Context {
     pub client: kube::Client,
     pub security_associations: SecurityAssociationStore,
     pub recorder: Recorder,
-    pub writes: WriteCounter,
+    pub writes: Arc<WriteCounter>,
     clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
 }
 
@@ -90,12 +90,13 @@ impl Context {
         client: kube::Client,
         security_associations: SecurityAssociationStore,
         recorder: Recorder,
+        writes: Arc<WriteCounter>,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
             security_associations,
             recorder,
-            writes: WriteCounter::default(),
+            writes,
             clusters: Mutex::new(HashMap::new()),
         })
     }

@@ -34,7 +34,25 @@ pub struct RunOptions {
     pub max_concurrent_polls: u16,
     /// Names this process in Events (the Pod name in a cluster).
     pub instance: Option<String>,
+    /// Counts every write sent to the API server.
+    pub writes: Arc<apply::WriteCounter>,
 }
+
+impl RunOptions {
+    /// All namespaces, default concurrency, a fresh write counter.
+    #[must_use]
+    pub fn new(namespace: Option<String>) -> Self {
+        Self {
+            namespace,
+            max_concurrent_polls: DEFAULT_MAX_CONCURRENT_POLLS,
+            instance: None,
+            writes: Arc::default(),
+        }
+    }
+}
+
+/// OntapClusters polled at the same time unless configured otherwise.
+pub const DEFAULT_MAX_CONCURRENT_POLLS: u16 = 8;
 
 /// Errors that stop the controller from starting.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +128,7 @@ pub async fn run(
         instance: options.instance.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let context = Context::new(client, store, recorder);
+    let context = Context::new(client, store, recorder, options.writes.clone());
     let config = kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);
     Controller::new(clusters, watcher::Config::default())
         .with_config(config)

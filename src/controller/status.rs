@@ -4,7 +4,8 @@
 use jiff::Timestamp;
 
 use crate::crd::condition::{
-    REASON_ALL_TUNNELS_UP, REASON_CLUSTER_UNREACHABLE, REASON_SUSPENDED, REASON_SYNCED,
+    REASON_ALL_TUNNELS_UP, REASON_CLUSTER_UNREACHABLE, REASON_PROGRESSING, REASON_SUSPENDED,
+    REASON_SYNCED,
     REASON_TUNNELS_DOWN, TYPE_READY, TYPE_STALLED, TYPE_TUNNELS_HEALTHY,
 };
 use crate::crd::ontap_cluster::MAX_UNHEALTHY_PEERS;
@@ -17,8 +18,6 @@ use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
 use super::plan::DesiredObject;
 
-/// Reason the cluster is not stalled.
-const REASON_NOT_STALLED: &str = "Polling";
 
 /// What the last reconcile of an OntapCluster found.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +50,6 @@ pub fn cluster_status(
 ) -> OntapClusterStatus {
     let mut status = current.cloned().unwrap_or_default();
     status.observed_generation = generation;
-    status.last_successful_poll_time = None;
     let condition = |type_: &str, value: ConditionStatus, reason: &str, message: &str| {
         new_condition(type_, value, reason, message, generation, now)
     };
@@ -83,7 +81,7 @@ pub fn cluster_status(
                 )
             };
             set(&mut status, TYPE_TUNNELS_HEALTHY, value, reason, &message);
-            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_NOT_STALLED, "");
+            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
         }
         Outcome::Failed {
             reason,
@@ -104,7 +102,7 @@ pub fn cluster_status(
             let (value, stalled_reason, stalled_message) = if *stalled {
                 (ConditionStatus::True, *reason, message.as_str())
             } else {
-                (ConditionStatus::False, REASON_NOT_STALLED, "")
+                (ConditionStatus::False, REASON_PROGRESSING, "")
             };
             set(&mut status, TYPE_STALLED, value, stalled_reason, stalled_message);
         }

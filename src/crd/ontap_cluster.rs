@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -175,7 +175,7 @@ pub struct OntapClusterSpec {
     pub counters_refresh_interval: String,
     /// Number of missed polls after which the conditions of the mirrored security associations
     /// turn Unknown (reason ClusterUnreachable): once staleAfter × pollInterval has passed since
-    /// status.lastSuccessfulPollTime. Mirrored objects are never deleted because a poll failed.
+    /// the last successful poll. Mirrored objects are never deleted because a poll failed.
     #[serde(default = "default_stale_after")]
     // The API server knows int32 but warns about schemars' "uint32"; the minimum keeps it unsigned.
     #[schemars(range(min = 1), extend("format" = "int32"))]
@@ -336,10 +336,6 @@ pub struct OntapClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_UNHEALTHY_PEERS))]
     pub unhealthy_peers: Vec<UnhealthyPeer>,
-    /// When the last poll succeeded. Staleness (staleAfter) is measured from this time, so it
-    /// survives operator restarts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_poll_time: Option<Time>,
 }
 
 /// The ONTAP cluster's own name, uuid and release.
