@@ -129,6 +129,17 @@ mod tests {
     }
 
     #[test]
+    fn records_without_ike_or_node_stay_without_them() {
+        let record = security_association(
+            json!({"uuid": "u2", "type": "ipsec", "ipsec": {"state": "installed"}}),
+            &OntapVersion::new(9, 10, 1),
+        );
+        assert!(record.get("ike").is_none());
+        assert!(record.get("node").is_none());
+        assert!(record.get("svm").is_none());
+    }
+
+    #[test]
     fn offload_counters_appear_from_9_16_1() {
         let old = security_association(stored(), &OntapVersion::new(9, 15, 1));
         assert!(old["ipsec"]["inbound"].get("offload_bytes").is_none());
