@@ -35,7 +35,7 @@ struct RunArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
     /// OntapClusters polled at the same time.
-    #[arg(long, env = "MAX_CONCURRENT_POLLS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "MAX_CONCURRENT_POLLS", default_value_t = controller::DEFAULT_MAX_CONCURRENT_POLLS, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_polls: u16,
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -120,9 +120,9 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot load a kubeconfig or the in-cluster configuration")?;
     let options = RunOptions {
-        namespace: args.namespace,
         max_concurrent_polls: args.max_concurrent_polls,
         instance: args.instance,
+        ..RunOptions::new(args.namespace)
     };
     tracing::info!(?options, version = env!("CARGO_PKG_VERSION"), "starting");
     controller::run(client, options, shutdown_signal()).await?;
