@@ -10,6 +10,7 @@ use ontap_ipsec_operator::sim::{
     self, DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, SimulatorConfig,
 };
 use serde_json::Value;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -102,20 +103,34 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-        _ = terminate.recv() => {}
+/// SIGINT and SIGTERM handlers, registered before the address is announced so a supervisor that
+/// stops the simulator right after reading the line still gets a clean exit.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn register() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
+    let stop_signals = StopSignals::register()?;
     let records = match (&args.fixture, args.generate) {
         (Some(path), _) => read_fixture(path)?,
         (None, Some((nodes, tunnels))) => sim::generate(nodes, tunnels),
@@ -142,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(stdout, "listening on {}", running.base_url())?;
         stdout.flush()?;
     }
-    wait_for_signal().await?;
+    stop_signals.wait().await;
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
