@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{StatusCode, Uri};
@@ -53,12 +54,15 @@ pub async fn security_association(
     State(app): State<AppState>,
     format: Format,
     uri: Uri,
-    Path(uuid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let served = &app.served;
     if !endpoint_exists(&app) {
         return response::error(&OntapError::api_not_found(), format);
     }
+    let Ok(Path(uuid)) = path else {
+        return response::error(&OntapError::invalid_uuid(uri.path()), format);
+    };
     let fields = match parse_instance(uri.query(), &served.security_association_fields) {
         Ok(FieldSelection::KeysOnly) => FieldSelection::All,
         Ok(fields) => fields,
@@ -76,15 +80,16 @@ pub async fn security_association(
 }
 
 /// `GET /api/security/ipsec/security-associations/{uuid}/...`: ONTAP has nothing below an SA.
-pub async fn extra_segment(
-    State(app): State<AppState>,
-    format: Format,
-    Path((_uuid, rest)): Path<(String, String)>,
-) -> Response {
+pub async fn extra_segment(State(app): State<AppState>, format: Format, uri: Uri) -> Response {
     if !endpoint_exists(&app) {
         return response::error(&OntapError::api_not_found(), format);
     }
-    let segment = rest.split('/').next().unwrap_or_default();
+    // The raw segment, so undecodable bytes cannot turn this into a different error.
+    let segment = uri
+        .path()
+        .strip_prefix(paths::SECURITY_ASSOCIATIONS)
+        .and_then(|rest| rest.split('/').nth(2))
+        .unwrap_or_default();
     response::error(&OntapError::unexpected_path_segment(segment), format)
 }
 
@@ -143,8 +148,11 @@ pub async fn node(
     State(app): State<AppState>,
     format: Format,
     uri: Uri,
-    Path(uuid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let Ok(Path(uuid)) = path else {
+        return response::error(&OntapError::invalid_uuid(uri.path()), format);
+    };
     let fields = match parse_instance(uri.query(), &app.served.node_fields) {
         Ok(FieldSelection::KeysOnly) => FieldSelection::All,
         Ok(fields) => fields,

@@ -289,7 +289,9 @@ impl FaultBook {
         let mut used = Vec::new();
         for &index in &eligible {
             if let FaultEffect::Latency { millis } = self.active[index].effect {
-                decision.latency += Duration::from_millis(millis);
+                decision.latency = decision
+                    .latency
+                    .saturating_add(Duration::from_millis(millis));
                 used.push(index);
             }
         }

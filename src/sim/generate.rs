@@ -8,6 +8,8 @@ const SVM_NAMES: [&str; 2] = ["svm1", "svm2"];
 const CIPHER_SUITES: [&str; 3] = ["suite_aescbc", "suiteb_gcm256", "suiteb_gmac256"];
 const IKE_LIFETIME_SECONDS: u64 = 86_400;
 const IPSEC_LIFETIME_SECONDS: u64 = 28_800;
+/// Absurd sizes grow the vector as they go instead of failing one huge allocation up front.
+const MAX_PREALLOCATED_RECORDS: usize = 1 << 20;
 
 /// Records for `nodes` nodes with `tunnels_per_node` tunnels each, in generation order.
 ///
@@ -15,10 +17,12 @@ const IPSEC_LIFETIME_SECONDS: u64 = 28_800;
 /// Every fifth tunnel is cluster-scoped (no `svm`), every fourth uses IPv6 addresses.
 #[must_use]
 pub fn generate(nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
-    let mut records = Vec::with_capacity(nodes * tunnels_per_node * 2);
+    let wanted = nodes.saturating_mul(tunnels_per_node).saturating_mul(2);
+    let mut records = Vec::with_capacity(wanted.min(MAX_PREALLOCATED_RECORDS));
     for node in 0..nodes {
         for tunnel in 0..tunnels_per_node {
-            let tunnel = Tunnel::new(node, tunnel, node * tunnels_per_node + tunnel);
+            let index = node.saturating_mul(tunnels_per_node).saturating_add(tunnel);
+            let tunnel = Tunnel::new(node, tunnel, index);
             records.push(tunnel.ike_record());
             records.push(tunnel.ipsec_record());
         }

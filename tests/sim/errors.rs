@@ -79,6 +79,13 @@ async fn malformed_uuid_is_not_found_with_code_2() {
 }
 
 #[tokio::test]
+async fn undecodable_uuid_is_not_found_with_code_2() {
+    let sim = Sim::with_records(four_records()).await;
+    let reply = sim.get(&format!("{SECURITY_ASSOCIATIONS}/%FF%FE")).await;
+    reply.ontap_error(StatusCode::NOT_FOUND, "2");
+}
+
+#[tokio::test]
 async fn missing_entry_is_not_found_with_code_4() {
     let sim = Sim::with_records(four_records()).await;
     let reply = sim
