@@ -2,6 +2,9 @@
 
 pub mod controller;
 pub mod crd;
+pub mod http;
+pub mod leader;
+pub mod metrics;
 pub mod ontap;
 pub mod poll;
 pub mod sim;

@@ -8,7 +8,16 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use ontap_ipsec_operator::ontap::{ClientConfig, Credentials, OntapClient, Secret, Selector};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use ontap_ipsec_operator::controller::apply::WriteCounter;
 use ontap_ipsec_operator::controller::{self, RunOptions};
+use ontap_ipsec_operator::http;
+use ontap_ipsec_operator::leader::Candidacy;
+use ontap_ipsec_operator::metrics::Metrics;
+use prometheus_client::registry::Registry;
 use ontap_ipsec_operator::poll;
 use ontap_ipsec_operator::telemetry::{self, LogFormat};
 
@@ -31,6 +40,18 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Elect a leader through a Lease so that only one replica polls and writes.
+    #[arg(long, env = "LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the Lease; defaults to POD_NAMESPACE, then the in-cluster namespace, then default.
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Seconds to wait at start for the CustomResourceDefinitions before exiting.
+    #[arg(long, env = "CRD_WAIT_SECONDS", default_value_t = 60)]
+    crd_wait_seconds: u64,
     /// Watch only this namespace; all namespaces when unset.
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -119,14 +140,65 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = kube::Client::try_default()
         .await
         .context("cannot load a kubeconfig or the in-cluster configuration")?;
+    let mut registry = Registry::default();
+    let writes: Arc<WriteCounter> = Arc::default();
+    let metrics = Metrics::register(&mut registry, writes.clone());
     let options = RunOptions {
         max_concurrent_polls: args.max_concurrent_polls,
-        instance: args.instance,
-        ..RunOptions::new(args.namespace)
+        instance: args.instance.clone(),
+        crd_wait: Duration::from_secs(args.crd_wait_seconds),
+        ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
-    tracing::info!(?options, version = env!("CARGO_PKG_VERSION"), "starting");
-    controller::run(client, options, shutdown_signal()).await?;
-    Ok(ExitCode::SUCCESS)
+    let bound = http::serve(args.metrics_addr, Arc::new(registry), options.readiness.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    tracing::info!(?options, %bound, version = env!("CARGO_PKG_VERSION"), "starting");
+
+    let shutdown = shutdown_signal().shared();
+    if !args.leader_elect {
+        controller::run(client, options, shutdown).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let lease_namespace = lease_namespace(args.lease_namespace, &client);
+    let identity = args.instance.unwrap_or_else(|| format!("ontap-ipsec-operator-{}", uuid::Uuid::new_v4()));
+    let mut candidacy = Candidacy::start(client.clone(), &lease_namespace, &identity)
+        .await
+        .context("cannot take part in leader election")?;
+    // A healthy standby is ready: it is doing its job, which is to wait.
+    options.readiness.set_ready();
+    tracing::info!(%identity, namespace = %lease_namespace, "waiting to become the leader");
+    tokio::select! {
+        () = shutdown.clone() => {
+            candidacy.release().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        () = candidacy.acquired() => tracing::info!(%identity, "became the leader"),
+    }
+    let lost = Candidacy::lost(candidacy.is_leader.clone()).shared();
+    let stop = {
+        let lost = lost.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = lost => tracing::warn!("lost the lease; stopping"),
+            }
+        }
+    };
+    let result = controller::run(client, options, stop).await;
+    let lost_lease = lost.peek().is_some();
+    candidacy.release().await;
+    result?;
+    // A replica that lost the lease exits so it restarts as a clean standby.
+    Ok(if lost_lease { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS })
+}
+
+/// `--lease-namespace`, else `POD_NAMESPACE`, else the client's default (the in-cluster
+/// ServiceAccount's namespace, or the kubeconfig context's), which is `default` when unset.
+fn lease_namespace(flag: Option<String>, client: &kube::Client) -> String {
+    flag.filter(|namespace| !namespace.is_empty())
+        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|namespace| !namespace.is_empty()))
+        .unwrap_or_else(|| client.default_namespace().to_owned())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

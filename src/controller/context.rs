@@ -10,6 +10,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::apply::WriteCounter;
+use crate::metrics::{ClusterLabels, Metrics};
 use crate::crd::IpsecSecurityAssociation;
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
 
@@ -23,6 +24,7 @@ pub struct Context {
     pub security_associations: SecurityAssociationStore,
     pub recorder: Recorder,
     pub writes: Arc<WriteCounter>,
+    pub metrics: Arc<Metrics>,
     clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
 }
 
@@ -91,12 +93,14 @@ impl Context {
         security_associations: SecurityAssociationStore,
         recorder: Recorder,
         writes: Arc<WriteCounter>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
             security_associations,
             recorder,
             writes,
+            metrics,
             clusters: Mutex::new(HashMap::new()),
         })
     }
@@ -115,9 +119,10 @@ impl Context {
         update(self.lock().entry(key.clone()).or_insert_with(ClusterMemory::new));
     }
 
-    /// Forgets a deleted cluster, dropping its ONTAP client.
+    /// Forgets a deleted cluster, dropping its ONTAP client and its metrics.
     pub fn forget(&self, key: &ClusterKey) {
         self.lock().remove(key);
+        self.metrics.forget(&cluster_labels(key));
     }
 
     /// The clusters remembered now.
@@ -131,5 +136,14 @@ impl Context {
         self.clusters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The metric labels of a cluster.
+#[must_use]
+pub fn cluster_labels(key: &ClusterKey) -> ClusterLabels {
+    ClusterLabels {
+        namespace: key.0.clone(),
+        cluster: key.1.clone(),
     }
 }

@@ -13,6 +13,7 @@ pub mod status;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use kube::api::ListParams;
@@ -22,6 +23,10 @@ use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client};
 
 pub use context::Context;
+
+use crate::http::Readiness;
+use crate::metrics::Metrics;
+use prometheus_client::registry::Registry;
 
 use crate::crd::{FIELD_MANAGER, IpsecSecurityAssociation, LABEL_MANAGED_BY, MANAGED_BY, OntapCluster};
 
@@ -36,20 +41,46 @@ pub struct RunOptions {
     pub instance: Option<String>,
     /// Counts every write sent to the API server.
     pub writes: Arc<apply::WriteCounter>,
+    /// Where poll results are exported.
+    pub metrics: Arc<Metrics>,
+    /// Set ready once the CRDs are found and the caches are synced.
+    pub readiness: Arc<Readiness>,
+    /// How long to wait for the CRDs to appear before giving up.
+    pub crd_wait: Duration,
 }
 
 impl RunOptions {
     /// All namespaces, default concurrency, a fresh write counter.
     #[must_use]
     pub fn new(namespace: Option<String>) -> Self {
+        let writes: Arc<apply::WriteCounter> = Arc::default();
+        let metrics = Metrics::register(&mut Registry::default(), writes.clone());
+        Self::with_metrics(namespace, writes, metrics)
+    }
+
+    /// Like [`RunOptions::new`], exporting to `metrics` (registered with the same `writes`).
+    #[must_use]
+    pub fn with_metrics(
+        namespace: Option<String>,
+        writes: Arc<apply::WriteCounter>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             namespace,
             max_concurrent_polls: DEFAULT_MAX_CONCURRENT_POLLS,
             instance: None,
-            writes: Arc::default(),
+            writes,
+            metrics,
+            readiness: Arc::default(),
+            crd_wait: DEFAULT_CRD_WAIT,
         }
     }
 }
+
+/// How long a starting operator waits for its CRDs (installed by the same Helm release, say).
+pub const DEFAULT_CRD_WAIT: Duration = Duration::from_secs(60);
+/// How often clusters deleted from the API server are looked for, to drop their metrics.
+const FORGET_SWEEP: Duration = Duration::from_secs(15);
 
 /// OntapClusters polled at the same time unless configured otherwise.
 pub const DEFAULT_MAX_CONCURRENT_POLLS: u16 = 8;
@@ -88,13 +119,29 @@ pub async fn check_crds(client: &Client) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Waits up to `crd_wait` for the CRDs, reporting why `/readyz` fails meanwhile.
+async fn wait_for_crds(client: &Client, options: &RunOptions) -> Result<(), StartError> {
+    let deadline = Instant::now() + options.crd_wait;
+    loop {
+        match check_crds(client).await {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() >= deadline => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "waiting for the CustomResourceDefinitions");
+                options.readiness.set_not_ready(error.to_string());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` completes; in-flight polls finish first.
 pub async fn run(
     client: Client,
     options: RunOptions,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), StartError> {
-    check_crds(&client).await?;
+    wait_for_crds(&client, &options).await?;
     let (clusters, mirrored): (Api<DeserializeGuard<OntapCluster>>, Api<DeserializeGuard<IpsecSecurityAssociation>>) =
         match &options.namespace {
             Some(namespace) => (
@@ -128,10 +175,12 @@ pub async fn run(
         instance: options.instance.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let context = Context::new(client, store, recorder, options.writes.clone());
+    let context = Context::new(client, store, recorder, options.writes.clone(), options.metrics.clone());
     let config = kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);
-    Controller::new(clusters, watcher::Config::default())
-        .with_config(config)
+    let controller = Controller::new(clusters, watcher::Config::default()).with_config(config);
+    let sweep = tokio::spawn(forget_deleted(controller.store(), Arc::clone(&context)));
+    options.readiness.set_ready();
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, Arc::clone(&context))
         .for_each(|result| {
@@ -142,6 +191,26 @@ pub async fn run(
         })
         .await;
     mirror_task.abort();
+    sweep.abort();
     tracing::info!(writes = context.writes.total(), "controller stopped");
     Ok(())
+}
+
+/// Drops memory and metrics of clusters that no longer exist; deletions do not reach
+/// `reconcile`, which only sees objects that are still there.
+async fn forget_deleted(
+    clusters: reflector::Store<DeserializeGuard<OntapCluster>>,
+    context: Arc<Context>,
+) {
+    let mut interval = tokio::time::interval(FORGET_SWEEP);
+    loop {
+        interval.tick().await;
+        for key in context.remembered() {
+            let reference = reflector::ObjectRef::new(&key.1).within(&key.0);
+            if clusters.get(&reference).is_none() {
+                tracing::debug!(namespace = %key.0, cluster = %key.1, "forgetting a deleted cluster");
+                context.forget(&key);
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt as _};
 
 use super::apply;
-use super::context::{CachedClient, ClusterKey, Context, Trigger};
+use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
 use super::error::{PollError, retry_delay};
 use super::events::{cluster_event, describe, publish_cluster_event, publish_tunnel_events};
 use super::fetch;
@@ -105,9 +105,12 @@ pub async fn reconcile(
     }
 
     let started = Instant::now();
+    let labels = cluster_labels(&key);
     let delay = match poll(&context, cluster, &key, &settings).await {
         Ok((identity, listing)) => {
-            mirror(&context, cluster, &owner, &settings, identity.as_ref(), &listing).await?;
+            let result = mirror(&context, cluster, &owner, &settings, identity.as_ref(), &listing).await;
+            context.metrics.observe_poll(&labels, started.elapsed(), "success");
+            result?;
             tracing::debug!(
                 cluster = %describe(cluster),
                 security_associations = listing.records.len(),
@@ -126,6 +129,8 @@ pub async fn reconcile(
             let failures = memory.consecutive_failures + 1;
             let stale = memory.healthy_since().elapsed() >= settings.timing.stale_threshold();
             tracing::debug!(cluster = %describe(cluster), %error, failures, stale, "poll failed");
+            context.metrics.observe_poll(&labels, started.elapsed(), error.metric_label());
+            context.metrics.record_failure(&labels, stale);
             write_failure(&context, cluster, &owner, &error, stale).await?;
             context.remember(&key, |memory| {
                 memory.consecutive_failures = failures;
@@ -147,6 +152,7 @@ pub fn error_policy(
     error: &ReconcileError,
     context: Arc<Context>,
 ) -> Action {
+    context.metrics.observe_reconcile_error(error.metric_label());
     if let Ok(cluster) = &guarded.0 {
         tracing::warn!(cluster = %describe(cluster), %error, "reconcile failed; retrying");
         if let Some(owner) = Owner::of(cluster) {
@@ -179,7 +185,13 @@ async fn poll(
             }
             let client = match cached {
                 Some(cached) => cached.client,
-                None => OntapClient::new(config.clone())?,
+                None => {
+                    let metrics = Arc::clone(&context.metrics);
+                    let labels = cluster_labels(key);
+                    OntapClient::new(config.clone())?.with_observer(Arc::new(move |status| {
+                        metrics.observe_ontap_response(&labels, status);
+                    }))
+                }
             };
             let identity = fetch::cluster_identity(&client).await?;
             context.remember(key, |memory| {
@@ -212,6 +224,8 @@ async fn mirror(
         now: Timestamp::now(),
     };
     let plan = plan::plan(owner, &listing.records, &existing, policy);
+    let key = (owner.namespace.clone(), owner.name.clone());
+    context.metrics.record_success(&cluster_labels(&key), &plan.objects);
     let api: Api<IpsecSecurityAssociation> = Api::namespaced(context.client.clone(), &owner.namespace);
     apply::apply_objects(&api, &plan.objects, &context.writes).await?;
     apply::delete_objects(&api, &plan.deletions, &context.writes).await?;

@@ -1,0 +1,434 @@
+//! Prometheus metrics (prefix `ontap_ipsec_`): polls, ONTAP requests, API-server writes, cluster
+//! reachability and per-SA tunnel state and traffic, updated on every poll.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::controller::apply::WriteCounter;
+use crate::controller::plan::DesiredObject;
+use crate::ontap::SecurityAssociationType;
+use crate::ontap::health::Health;
+
+/// Prefix of every metric name.
+pub const PREFIX: &str = "ontap_ipsec";
+
+/// Identifies one OntapCluster in labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    pub namespace: String,
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    reason: String,
+}
+
+/// Every metric the operator exports.
+#[derive(Debug)]
+pub struct Metrics {
+    poll_duration: Family<ClusterLabels, Histogram>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    snapshots: Arc<Snapshots>,
+}
+
+impl Metrics {
+    /// Registers every metric in `registry`; API-server writes are read from `writes`.
+    #[must_use]
+    pub fn register(registry: &mut Registry, writes: Arc<WriteCounter>) -> Arc<Self> {
+        let metrics = Self {
+            poll_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.05, 2.0, 12))
+            }),
+            reconcile_errors: Family::default(),
+            snapshots: Arc::new(Snapshots {
+                clusters: Mutex::default(),
+                writes,
+            }),
+        };
+        let prefixed = registry.sub_registry_with_prefix(PREFIX);
+        prefixed.register_with_unit(
+            "poll_duration",
+            "Time to read every SA from ONTAP and mirror them",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.poll_duration.clone(),
+        );
+        prefixed.register(
+            "reconcile_errors",
+            "Reconciles that failed to write to the API server, by reason",
+            metrics.reconcile_errors.clone(),
+        );
+        prefixed.register_collector(Box::new(metrics.snapshots.clone()));
+        Arc::new(metrics)
+    }
+
+    /// A poll ended: `outcome` is `success` or a failure's metric label.
+    pub fn observe_poll(&self, cluster: &ClusterLabels, duration: Duration, outcome: &str) {
+        self.poll_duration
+            .get_or_create(cluster)
+            .observe(duration.as_secs_f64());
+        let mut clusters = self.snapshots.lock();
+        let snapshot = clusters.entry(cluster.clone()).or_default();
+        *snapshot.polls.entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    /// One HTTP exchange with ONTAP; `None` when no response came.
+    pub fn observe_ontap_response(&self, cluster: &ClusterLabels, status: Option<u16>) {
+        let status = status.map_or_else(|| "error".to_owned(), |code| code.to_string());
+        let mut clusters = self.snapshots.lock();
+        let snapshot = clusters.entry(cluster.clone()).or_default();
+        *snapshot.requests.entry(status).or_default() += 1;
+    }
+
+    pub fn observe_reconcile_error(&self, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A complete poll: the cluster is reachable and these are its SAs now. SAs that are gone
+    /// lose their series here.
+    pub fn record_success(&self, cluster: &ClusterLabels, objects: &[DesiredObject]) {
+        let samples = objects.iter().map(SaSample::from_desired).collect();
+        let mut clusters = self.snapshots.lock();
+        let snapshot = clusters.entry(cluster.clone()).or_default();
+        snapshot.reachable = true;
+        snapshot.last_success = Some(unix_seconds());
+        snapshot.security_associations = samples;
+    }
+
+    /// A failed poll: unreachable; once stale, per-SA series are dropped, since their state is
+    /// no longer known.
+    pub fn record_failure(&self, cluster: &ClusterLabels, stale: bool) {
+        let mut clusters = self.snapshots.lock();
+        let snapshot = clusters.entry(cluster.clone()).or_default();
+        snapshot.reachable = false;
+        if stale {
+            snapshot.security_associations.clear();
+        }
+    }
+
+    /// The OntapCluster is gone: every series about it goes too.
+    pub fn forget(&self, cluster: &ClusterLabels) {
+        self.snapshots.lock().remove(cluster);
+        self.poll_duration.remove(cluster);
+    }
+}
+
+/// The latest observations per cluster, encoded on each scrape.
+#[derive(Debug)]
+struct Snapshots {
+    clusters: Mutex<HashMap<ClusterLabels, ClusterSnapshot>>,
+    writes: Arc<WriteCounter>,
+}
+
+impl Snapshots {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterLabels, ClusterSnapshot>> {
+        self.clusters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClusterSnapshot {
+    /// Polls by outcome.
+    polls: BTreeMap<String, u64>,
+    /// ONTAP responses by status.
+    requests: BTreeMap<String, u64>,
+    reachable: bool,
+    last_success: Option<f64>,
+    security_associations: Vec<SaSample>,
+}
+
+#[derive(Debug, Clone)]
+struct SaSample {
+    name: String,
+    sa_type: String,
+    node: String,
+    svm: String,
+    policy: String,
+    remote_address: String,
+    up: bool,
+    ready: Health,
+    inbound: Option<(u64, u64)>,
+    outbound: Option<(u64, u64)>,
+}
+
+impl SaSample {
+    fn from_desired(desired: &DesiredObject) -> Self {
+        let record = &desired.record;
+        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+        let direction = |direction: Option<&crate::ontap::model::TrafficDirection>| {
+            direction.and_then(|d| Some((d.bytes?, d.packets.unwrap_or(0))))
+        };
+        let ipsec = record.ipsec.as_ref();
+        Self {
+            name: desired.name().to_owned(),
+            sa_type: text(record.sa_type.as_ref().map(SecurityAssociationType::as_str)),
+            node: text(record.node.as_ref().and_then(|n| n.name.as_deref())),
+            svm: text(record.svm.as_ref().and_then(|s| s.name.as_deref())),
+            policy: text(record.policy_name.as_deref()),
+            remote_address: text(record.remote_address.as_deref()),
+            up: desired.ready.status == Health::True,
+            ready: desired.ready.status,
+            inbound: direction(ipsec.and_then(|i| i.inbound.as_ref())),
+            outbound: direction(ipsec.and_then(|i| i.outbound.as_ref())),
+        }
+    }
+
+    fn labels<'a>(&'a self, cluster: &'a ClusterLabels) -> [(&'static str, &'a str); 8] {
+        [
+            ("namespace", &cluster.namespace),
+            ("cluster", &cluster.cluster),
+            ("name", &self.name),
+            ("type", &self.sa_type),
+            ("node", &self.node),
+            ("svm", &self.svm),
+            ("policy", &self.policy),
+            ("remote_address", &self.remote_address),
+        ]
+    }
+}
+
+impl Collector for Snapshots {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let clusters = self.lock();
+        let mut sorted: Vec<(&ClusterLabels, &ClusterSnapshot)> = clusters.iter().collect();
+        sorted.sort_by(|a, b| (&a.0.namespace, &a.0.cluster).cmp(&(&b.0.namespace, &b.0.cluster)));
+
+        for (metric, help, label, pick_polls) in [
+            ("polls", "Polls by outcome: success, or the reason they failed", "outcome", true),
+            (
+                "ontap_requests",
+                "HTTP requests to ONTAP by response status (error when no response came)",
+                "status",
+                false,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(
+                metric,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (labels, snapshot) in &sorted {
+                let counts = if pick_polls { &snapshot.polls } else { &snapshot.requests };
+                for (value, count) in counts {
+                    let set = [
+                        ("namespace", labels.namespace.as_str()),
+                        ("cluster", labels.cluster.as_str()),
+                        (label, value.as_str()),
+                    ];
+                    ConstCounter::new(*count).encode(family.encode_family(&set)?)?;
+                }
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "cluster_reachable",
+            "1 when the last poll of the cluster succeeded, else 0",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in &sorted {
+            ConstGauge::new(i64::from(snapshot.reachable)).encode(family.encode_family(*labels)?)?;
+        }
+        drop(family);
+
+        let mut family = encoder.encode_descriptor(
+            "last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful poll of the cluster",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in &sorted {
+            if let Some(seconds) = snapshot.last_success {
+                ConstGauge::new(seconds).encode(family.encode_family(*labels)?)?;
+            }
+        }
+        drop(family);
+
+        let mut family = encoder.encode_descriptor(
+            "security_associations",
+            "Mirrored SAs by type and readiness (True, False or Unknown)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in &sorted {
+            let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
+            for sample in &snapshot.security_associations {
+                *counts
+                    .entry((sample.sa_type.as_str(), sample.ready.as_condition_status()))
+                    .or_default() += 1;
+            }
+            let mut counts: Vec<_> = counts.into_iter().collect();
+            counts.sort_unstable();
+            for ((sa_type, ready), count) in counts {
+                let set = [
+                    ("namespace", labels.namespace.as_str()),
+                    ("cluster", labels.cluster.as_str()),
+                    ("type", sa_type),
+                    ("ready", ready),
+                ];
+                ConstGauge::new(count).encode(family.encode_family(&set)?)?;
+            }
+        }
+        drop(family);
+
+        let mut family = encoder.encode_descriptor(
+            "sa_up",
+            "1 when the SA is Ready (IKE established or IPsec installed), else 0",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in &sorted {
+            for sample in &snapshot.security_associations {
+                ConstGauge::new(i64::from(sample.up))
+                    .encode(family.encode_family(&sample.labels(labels))?)?;
+            }
+        }
+        drop(family);
+
+        for (metric, help, pick) in [
+            (
+                "sa_bytes",
+                "Bytes carried by an IPsec SA as ONTAP counts them, by direction",
+                0_usize,
+            ),
+            (
+                "sa_packets",
+                "Packets carried by an IPsec SA as ONTAP counts them, by direction",
+                1,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(
+                metric,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (labels, snapshot) in &sorted {
+                for sample in &snapshot.security_associations {
+                    for (direction, values) in [("inbound", sample.inbound), ("outbound", sample.outbound)] {
+                        let Some(values) = values else { continue };
+                        let value = if pick == 0 { values.0 } else { values.1 };
+                        let base = sample.labels(labels);
+                        let set: Vec<(&str, &str)> = base
+                            .iter()
+                            .copied()
+                            .chain([("direction", direction)])
+                            .collect();
+                        ConstCounter::new(value).encode(family.encode_family(&set)?)?;
+                    }
+                }
+            }
+        }
+        drop(sorted);
+        drop(clusters);
+
+        let mut family = encoder.encode_descriptor(
+            "api_writes",
+            "Write requests sent to the Kubernetes API server, by kind and verb",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        let writes = &self.writes;
+        for (kind, verb, counter) in [
+            ("IpsecSecurityAssociation", "apply", &writes.security_association_applies),
+            ("IpsecSecurityAssociation", "apply_status", &writes.security_association_status_applies),
+            ("IpsecSecurityAssociation", "delete", &writes.security_association_deletes),
+            ("OntapCluster", "apply_status", &writes.cluster_status_applies),
+        ] {
+            let set = [("kind", kind), ("verb", verb)];
+            ConstCounter::new(counter.load(Ordering::Relaxed)).encode(family.encode_family(&set)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// The registry's text in OpenMetrics format.
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::plan::{Owner, StatusPolicy, plan};
+
+    fn objects() -> Vec<DesiredObject> {
+        let records: Vec<crate::ontap::SecurityAssociation> = serde_json::from_value(serde_json::json!([
+            {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+             "ike": {"state": "established"}},
+            {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+             "ipsec": {"state": "larval", "inbound": {"bytes": 5, "packets": 1},
+                       "outbound": {"bytes": 7, "packets": 2}}}
+        ]))
+        .expect("records");
+        let owner = Owner { name: "prod".into(), namespace: "ns".into(), uid: "u".into() };
+        let policy = StatusPolicy { counters_refresh_interval: None, now: jiff::Timestamp::UNIX_EPOCH };
+        plan(&owner, &records, &HashMap::new(), policy).objects
+    }
+
+    fn labels() -> ClusterLabels {
+        ClusterLabels { namespace: "ns".into(), cluster: "prod".into() }
+    }
+
+    #[test]
+    fn a_poll_exports_one_up_series_per_sa_and_counters_by_direction() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        metrics.record_success(&labels(), &objects());
+        metrics.observe_poll(&labels(), Duration::from_millis(120), "success");
+        metrics.observe_ontap_response(&labels(), Some(200));
+        let text = encode(&registry).expect("encodes");
+        assert_eq!(text.matches("ontap_ipsec_sa_up{").count(), 2, "{text}");
+        assert!(text.contains(r#"ontap_ipsec_sa_up{namespace="ns",cluster="prod",name="prod-a",type="ike",node="n1",svm="",policy="",remote_address="10.0.0.2"} 1"#), "{text}");
+        assert!(text.contains(r#"name="prod-b",type="ipsec""#), "{text}");
+        assert!(text.contains(r#"direction="outbound"} 7"#), "{text}");
+        assert!(text.contains("ontap_ipsec_sa_bytes_total{"), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_polls_total{namespace="ns",cluster="prod",outcome="success"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_ontap_requests_total{namespace="ns",cluster="prod",status="200"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_security_associations{namespace="ns",cluster="prod",type="ipsec",ready="False"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_api_writes_total{kind="OntapCluster",verb="apply_status"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn stale_and_forgotten_clusters_lose_their_series() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        metrics.record_success(&labels(), &objects());
+        metrics.record_failure(&labels(), false);
+        let text = encode(&registry).expect("encodes");
+        assert!(text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 0"#));
+        assert_eq!(text.matches("ontap_ipsec_sa_up{").count(), 2, "kept until stale");
+        metrics.record_failure(&labels(), true);
+        assert_eq!(encode(&registry).expect("encodes").matches("ontap_ipsec_sa_up{").count(), 0);
+        metrics.observe_poll(&labels(), Duration::from_millis(1), "timeout");
+        metrics.forget(&labels());
+        let text = encode(&registry).expect("encodes");
+        assert!(!text.contains(r#"cluster="prod""#), "{text}");
+    }
+}
