@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use ontap_ipsec_operator::sim::{
     self, DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, SimulatorConfig,
+    TlsIdentity,
 };
 use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -29,6 +30,12 @@ struct Args {
     /// Write the server's self-signed certificate (PEM) here, for clients to trust.
     #[arg(long, value_name = "FILE")]
     cert_out: Option<PathBuf>,
+    /// Present this certificate (PEM) instead of generating one; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// HTTP Basic user name.
     #[arg(long, env = "ONTAP_SIM_USERNAME", default_value = DEFAULT_USERNAME)]
     username: String,
@@ -72,6 +79,10 @@ fn parse_generate(value: &str) -> Result<(usize, usize), String> {
             .map_err(|error| format!("{text:?} in {value:?}: {error}"))
     };
     Ok((number(nodes)?, number(tunnels)?))
+}
+
+fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
 fn read_fixture(path: &Path) -> anyhow::Result<Vec<Value>> {
@@ -136,6 +147,13 @@ async fn main() -> anyhow::Result<()> {
         (None, Some((nodes, tunnels))) => sim::generate(nodes, tunnels),
         (None, None) => Vec::new(),
     };
+    let tls_identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(TlsIdentity::from_pem(
+            read_text(certificate, "certificate")?,
+            read_text(key, "private key")?,
+        )),
+        _ => None,
+    };
     let config = SimulatorConfig {
         listen: args.listen,
         tls: !args.plain_http,
@@ -144,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
         ontap_version: args.ontap_version,
         cluster_name: args.cluster_name,
         records,
+        tls_identity,
     };
     let running = sim::start(config)
         .await

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::Value;
 
+use super::tls::TlsIdentity;
 use super::version::OntapVersion;
 
 pub const DEFAULT_USERNAME: &str = "admin";
@@ -26,6 +27,8 @@ pub struct SimulatorConfig {
     pub cluster_name: String,
     /// ONTAP-shaped security-association records (objects with a unique string `uuid`).
     pub records: Vec<Value>,
+    /// Certificate and key to present; `None` generates a fresh self-signed pair.
+    pub tls_identity: Option<TlsIdentity>,
 }
 
 impl Default for SimulatorConfig {
@@ -38,6 +41,7 @@ impl Default for SimulatorConfig {
             ontap_version: OntapVersion::default(),
             cluster_name: DEFAULT_CLUSTER_NAME.to_owned(),
             records: Vec::new(),
+            tls_identity: None,
         }
     }
 }
@@ -53,6 +57,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("ontap_version", &self.ontap_version.to_string())
             .field("cluster_name", &self.cluster_name)
             .field("records", &self.records.len())
+            .field("tls_identity", &self.tls_identity.is_some())
             .finish()
     }
 }

@@ -32,5 +32,5 @@ pub use merge_patch::merge_patch;
 pub use router::router;
 pub use server::{RunningSimulator, SimError, start};
 pub use state::{SimulatorState, StateError};
-pub use tls::TlsError;
+pub use tls::{TlsError, TlsIdentity};
 pub use version::{OntapVersion, VersionError};

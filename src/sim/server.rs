@@ -19,7 +19,7 @@ use super::config::SimulatorConfig;
 use super::response::DropConnection;
 use super::router::router;
 use super::state::{SimulatorState, StateError};
-use super::tls::{self, TlsError};
+use super::tls::{TlsError, TlsIdentity};
 
 const LISTEN_BACKLOG: u32 = 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ struct ConnectionDropped;
 pub struct RunningSimulator {
     local_addr: SocketAddr,
     base_url: String,
-    certificate_pem: String,
+    identity: TlsIdentity,
     state: SimulatorState,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
@@ -76,7 +76,13 @@ impl RunningSimulator {
     /// The server certificate in PEM, for clients to trust (generated even with TLS off).
     #[must_use]
     pub fn certificate_pem(&self) -> String {
-        self.certificate_pem.clone()
+        self.identity.certificate_pem().to_owned()
+    }
+
+    /// Certificate and key, to restart a simulator with the same identity.
+    #[must_use]
+    pub fn tls_identity(&self) -> TlsIdentity {
+        self.identity.clone()
     }
 
     /// A handle on the records, faults and counters of this simulator.
@@ -112,10 +118,15 @@ pub async fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimError
         addr: config.listen,
         source,
     })?;
-    let identity = tls::identity(&config.cluster_name, local_addr.ip())?;
-    let acceptor = config
-        .tls
-        .then(|| TlsAcceptor::from(identity.config.clone()));
+    let identity = match &config.tls_identity {
+        Some(identity) => identity.clone(),
+        None => TlsIdentity::generate(&config.cluster_name, local_addr.ip())?,
+    };
+    let acceptor = if config.tls {
+        Some(TlsAcceptor::from(identity.server_config()?))
+    } else {
+        None
+    };
     let base_url = base_url(local_addr, config.tls);
     let app = router(&config, state.clone());
     let (stop, stopped) = watch::channel(false);
@@ -124,7 +135,7 @@ pub async fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimError
     Ok(RunningSimulator {
         local_addr,
         base_url,
-        certificate_pem: identity.certificate_pem,
+        identity,
         state,
         stop,
         server: Some(server),

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{self, SimulatorConfig};
+use ontap_ipsec_operator::sim::{self, SimulatorConfig, TlsIdentity};
 use serde_json::json;
 
 use crate::support::{
@@ -50,6 +50,45 @@ async fn simulator_restarts_on_the_same_port() {
     .await;
     assert_eq!(restarted.running.local_addr(), addr);
     assert_eq!(restarted.collection("").await.records().len(), 4);
+}
+
+#[tokio::test]
+async fn restart_with_the_same_tls_identity_keeps_clients_trusting_it() {
+    let sim = Sim::with_records(four_records()).await;
+    let addr = sim.running.local_addr();
+    let identity = sim.running.tls_identity();
+    let Sim { running, client } = sim;
+    running.shutdown().await;
+    let restarted = sim::start(SimulatorConfig {
+        listen: addr,
+        records: four_records(),
+        tls_identity: Some(identity.clone()),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("simulator restarts");
+    assert_eq!(restarted.certificate_pem(), identity.certificate_pem());
+    let reply = send(
+        client
+            .get(format!("{}{SECURITY_ASSOCIATIONS}", restarted.base_url()))
+            .basic_auth(USERNAME, Some(PASSWORD)),
+    )
+    .await;
+    assert_eq!(
+        reply.records().len(),
+        4,
+        "the old client still trusts the server"
+    );
+}
+
+#[tokio::test]
+async fn invalid_tls_identity_refuses_to_start() {
+    let result = sim::start(SimulatorConfig {
+        tls_identity: Some(TlsIdentity::from_pem("no certificate", "no key")),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    assert!(result.is_err());
 }
 
 #[tokio::test]
@@ -301,6 +340,35 @@ async fn binary_serves_fixtures_over_plain_http_with_env_password_and_old_versio
     )
     .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(process.terminate().success());
+}
+
+#[tokio::test]
+async fn binary_presents_a_given_certificate_and_key() {
+    let identity = TlsIdentity::generate("given", Ipv4Addr::LOCALHOST.into()).expect("generates");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let cert = directory.path().join("given.pem");
+    let key = directory.path().join("given.key");
+    std::fs::write(&cert, identity.certificate_pem()).expect("certificate written");
+    std::fs::write(&key, identity.private_key_pem()).expect("key written");
+    let mut process = SimProcess::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().expect("utf-8 path"),
+            "--tls-key",
+            key.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    let reply = send(
+        client_trusting(identity.certificate_pem())
+            .get(format!("{}/api/cluster", process.url))
+            .basic_auth(USERNAME, Some(PASSWORD)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
     assert!(process.terminate().success());
 }
 
