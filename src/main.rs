@@ -187,6 +187,8 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let result = controller::run(client, options, stop).await;
     let lost_lease = lost.peek().is_some();
+    // Every receiver must be gone for the lease manager to release the Lease.
+    drop(lost);
     candidacy.release().await;
     result?;
     // A replica that lost the lease exits so it restarts as a clean standby.

@@ -1,0 +1,107 @@
+//! The operator binary as a child process with its own metrics port and log file.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::k8s;
+use crate::support::wait;
+
+pub struct OperatorProcess {
+    pub child: Child,
+    pub metrics_port: u16,
+    pub log: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+impl OperatorProcess {
+    /// Starts `ontap-ipsec-operator run` for `namespace`, optionally with leader election.
+    pub fn start(namespace: &str, identity: &str, leader_elect: bool) -> Self {
+        let metrics_port = free_port();
+        let log_dir = k8s::repo_root().join("target/test-logs");
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let log = log_dir.join(format!("{namespace}-{identity}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ontap-ipsec-operator"));
+        command
+            .args(["run", "--namespace", namespace, "--instance", identity])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("KUBECONFIG", k8s::default_admin_kubeconfig_path())
+            .env("RUST_LOG", "info,ontap_ipsec_operator=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        if leader_elect {
+            command.args(["--leader-elect", "--lease-namespace", namespace]);
+        }
+        let child = command.spawn().expect("operator starts");
+        Self { child, metrics_port, log }
+    }
+
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = format!("http://127.0.0.1:{}{path}", self.metrics_port);
+        let response = reqwest::get(url).await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.map(|(_, text)| text).unwrap_or_default()
+    }
+
+    pub async fn wait_ready(&self) {
+        wait::until(Duration::from_secs(60), "readyz", || async {
+            matches!(self.get("/readyz").await, Some((200, _)))
+        })
+        .await;
+    }
+
+    /// Sends SIGTERM and waits for the exit, returning how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("operator exits");
+        assert!(exit.success(), "clean exit after SIGTERM: {exit:?}; log {}", self.log.display());
+        started.elapsed()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The value of the first sample of `metric` whose labels contain every `label="value"` pair.
+pub fn sample(text: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .find(|line| labels.iter().all(|(key, value)| line.contains(&format!("{key}=\"{value}\""))))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// How many samples of `metric` mention `label="value"`.
+pub fn count(text: &str, metric: &str, label: (&str, &str)) -> usize {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .filter(|line| line.contains(&format!("{}=\"{}\"", label.0, label.1)))
+        .count()
+}
