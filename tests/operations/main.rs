@@ -10,3 +10,4 @@ mod harness;
 mod leader_election;
 mod metrics;
 mod process;
+mod readiness;

@@ -23,6 +23,15 @@ fn free_port() -> u16 {
 impl OperatorProcess {
     /// Starts `ontap-ipsec-operator run` for `namespace`, optionally with leader election.
     pub fn start(namespace: &str, identity: &str, leader_elect: bool) -> Self {
+        let mut extra = vec![];
+        if leader_elect {
+            extra = vec!["--leader-elect", "--lease-namespace", namespace];
+        }
+        Self::start_with_kubeconfig(namespace, identity, &k8s::default_admin_kubeconfig_path(), &extra)
+    }
+
+    /// Starts `ontap-ipsec-operator run --namespace NAMESPACE EXTRA...` with `kubeconfig`.
+    pub fn start_with_kubeconfig(namespace: &str, identity: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Self {
         let metrics_port = free_port();
         let log_dir = k8s::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
@@ -32,19 +41,18 @@ impl OperatorProcess {
         command
             .args(["run", "--namespace", namespace, "--instance", identity])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            .env("KUBECONFIG", k8s::default_admin_kubeconfig_path())
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,ontap_ipsec_operator=debug")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
-        if leader_elect {
-            command.args(["--leader-elect", "--lease-namespace", namespace]);
-        }
         let child = command.spawn().expect("operator starts");
         Self { child, metrics_port, log }
     }
 
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        ontap_ipsec_operator::ontap::tls::install_default_crypto_provider();
         let url = format!("http://127.0.0.1:{}{path}", self.metrics_port);
         let response = reqwest::get(url).await.ok()?;
         let status = response.status().as_u16();
