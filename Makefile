@@ -23,7 +23,7 @@ k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager
 
 test: ## all tests: starts the local control plane if it is not up, then cargo tests and interop
 	@bash tests/k8s/cluster-up.sh >/dev/null
-	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --all-targets
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --all-targets --no-fail-fast
 	@if [ -f tests/interop/run.sh ]; then bash tests/interop/run.sh; fi
 
 cluster-up: ## start the local control plane (idempotent); prints the admin kubeconfig path
