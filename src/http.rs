@@ -32,13 +32,15 @@ impl Readiness {
         *self.lock() = Err(reason.into());
     }
 
-    #[must_use]
+    /// `Ok` when ready, else the reason.
     pub fn state(&self) -> Result<(), String> {
         self.lock().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Result<(), String>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -54,7 +56,10 @@ pub fn router(registry: Arc<Registry>, readiness: Arc<Readiness>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(Shared { registry, readiness })
+        .with_state(Shared {
+            registry,
+            readiness,
+        })
 }
 
 /// Binds `addr` and serves the endpoints in the background.
@@ -84,6 +89,9 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
 async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
     match shared.readiness.state() {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        ),
     }
 }

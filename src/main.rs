@@ -17,12 +17,15 @@ use ontap_ipsec_operator::controller::{self, RunOptions};
 use ontap_ipsec_operator::http;
 use ontap_ipsec_operator::leader::Candidacy;
 use ontap_ipsec_operator::metrics::Metrics;
-use prometheus_client::registry::Registry;
 use ontap_ipsec_operator::poll;
 use ontap_ipsec_operator::telemetry::{self, LogFormat};
+use prometheus_client::registry::Registry;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Mirrors NetApp ONTAP IPsec security associations into Kubernetes")]
+#[command(
+    version,
+    about = "Mirrors NetApp ONTAP IPsec security associations into Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +49,7 @@ struct RunArgs {
     /// Elect a leader through a Lease so that only one replica polls and writes.
     #[arg(long, env = "LEADER_ELECT")]
     leader_elect: bool,
-    /// Namespace of the Lease; defaults to POD_NAMESPACE, then the in-cluster namespace, then default.
+    /// Namespace of the Lease; defaults to `POD_NAMESPACE`, then the in-cluster namespace, then default.
     #[arg(long, env = "LEASE_NAMESPACE")]
     lease_namespace: Option<String>,
     /// Seconds to wait at start for the CustomResourceDefinitions before exiting.
@@ -68,13 +71,13 @@ struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 struct PollArgs {
-    /// Cluster-management endpoint, like https://cluster1.example.com
+    /// Cluster-management endpoint, like <https://cluster1.example.com>
     #[arg(long, env = "ONTAP_ENDPOINT")]
     endpoint: String,
     /// ONTAP user (HTTP Basic).
     #[arg(long, env = "ONTAP_USERNAME")]
     username: String,
-    /// File holding the password; otherwise the ONTAP_PASSWORD environment variable is used.
+    /// File holding the password; otherwise the `ONTAP_PASSWORD` environment variable is used.
     #[arg(long)]
     password_file: Option<PathBuf>,
     /// PEM bundle of CAs to trust instead of the system's.
@@ -112,7 +115,10 @@ const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ontap_ipsec_operator::ontap::tls::install_default_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -149,9 +155,13 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         crd_wait: Duration::from_secs(args.crd_wait_seconds),
         ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
-    let bound = http::serve(args.metrics_addr, Arc::new(registry), options.readiness.clone())
-        .await
-        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    let bound = http::serve(
+        args.metrics_addr,
+        Arc::new(registry),
+        options.readiness.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
     tracing::info!(?options, %bound, version = env!("CARGO_PKG_VERSION"), "starting");
 
     let shutdown = shutdown_signal().shared();
@@ -161,7 +171,9 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let lease_namespace = lease_namespace(args.lease_namespace, &client);
-    let identity = args.instance.unwrap_or_else(|| format!("ontap-ipsec-operator-{}", uuid::Uuid::new_v4()));
+    let identity = args
+        .instance
+        .unwrap_or_else(|| format!("ontap-ipsec-operator-{}", uuid::Uuid::new_v4()));
     let mut candidacy = Candidacy::start(client.clone(), &lease_namespace, &identity)
         .await
         .context("cannot take part in leader election")?;
@@ -192,14 +204,22 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     candidacy.release().await;
     result?;
     // A replica that lost the lease exits so it restarts as a clean standby.
-    Ok(if lost_lease { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS })
+    Ok(if lost_lease {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `--lease-namespace`, else `POD_NAMESPACE`, else the client's default (the in-cluster
 /// ServiceAccount's namespace, or the kubeconfig context's), which is `default` when unset.
 fn lease_namespace(flag: Option<String>, client: &kube::Client) -> String {
     flag.filter(|namespace| !namespace.is_empty())
-        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|namespace| !namespace.is_empty()))
+        .or_else(|| {
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|namespace| !namespace.is_empty())
+        })
         .unwrap_or_else(|| client.default_namespace().to_owned())
 }
 
@@ -208,14 +228,11 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let kind = tokio::signal::unix::SignalKind::terminate();
+        let Ok(mut terminate) = tokio::signal::unix::signal(kind) else {
+            let _ = interrupt.await;
+            return;
+        };
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},
@@ -238,8 +255,9 @@ async fn run_poll(args: PollArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("reading the password file {}", path.display()))?
             .trim_end_matches(['\r', '\n'])
             .to_owned(),
-        None => std::env::var("ONTAP_PASSWORD")
-            .context("give --password-file or set ONTAP_PASSWORD")?,
+        None => {
+            std::env::var("ONTAP_PASSWORD").context("give --password-file or set ONTAP_PASSWORD")?
+        }
     };
     let mut config = ClientConfig::new(
         &args.endpoint,
@@ -250,7 +268,8 @@ async fn run_poll(args: PollArgs) -> anyhow::Result<ExitCode> {
     )?;
     if let Some(path) = &args.ca_file {
         config.tls.ca_bundle_pem = Some(
-            std::fs::read(path).with_context(|| format!("reading the CA file {}", path.display()))?,
+            std::fs::read(path)
+                .with_context(|| format!("reading the CA file {}", path.display()))?,
         );
     }
     config.tls.server_name = args.tls_server_name;

@@ -210,7 +210,12 @@ impl Collector for Snapshots {
         sorted.sort_by(|a, b| (&a.0.namespace, &a.0.cluster).cmp(&(&b.0.namespace, &b.0.cluster)));
 
         for (metric, help, label, pick_polls) in [
-            ("polls", "Polls by outcome: success, or the reason they failed", "outcome", true),
+            (
+                "polls",
+                "Polls by outcome: success, or the reason they failed",
+                "outcome",
+                true,
+            ),
             (
                 "ontap_requests",
                 "HTTP requests to ONTAP by response status (error when no response came)",
@@ -225,7 +230,11 @@ impl Collector for Snapshots {
                 prometheus_client::metrics::MetricType::Counter,
             )?;
             for (labels, snapshot) in &sorted {
-                let counts = if pick_polls { &snapshot.polls } else { &snapshot.requests };
+                let counts = if pick_polls {
+                    &snapshot.polls
+                } else {
+                    &snapshot.requests
+                };
                 for (value, count) in counts {
                     let set = [
                         ("namespace", labels.namespace.as_str()),
@@ -244,9 +253,9 @@ impl Collector for Snapshots {
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for (labels, snapshot) in &sorted {
-            ConstGauge::new(i64::from(snapshot.reachable)).encode(family.encode_family(*labels)?)?;
+            ConstGauge::new(i64::from(snapshot.reachable))
+                .encode(family.encode_family(*labels)?)?;
         }
-        drop(family);
 
         let mut family = encoder.encode_descriptor(
             "last_successful_poll_timestamp_seconds",
@@ -259,7 +268,6 @@ impl Collector for Snapshots {
                 ConstGauge::new(seconds).encode(family.encode_family(*labels)?)?;
             }
         }
-        drop(family);
 
         let mut family = encoder.encode_descriptor(
             "security_associations",
@@ -286,59 +294,16 @@ impl Collector for Snapshots {
                 ConstGauge::new(count).encode(family.encode_family(&set)?)?;
             }
         }
-        drop(family);
 
-        let mut family = encoder.encode_descriptor(
-            "sa_up",
-            "1 when the SA is Ready (IKE established or IPsec installed), else 0",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for (labels, snapshot) in &sorted {
-            for sample in &snapshot.security_associations {
-                ConstGauge::new(i64::from(sample.up))
-                    .encode(family.encode_family(&sample.labels(labels))?)?;
-            }
-        }
-        drop(family);
-
-        for (metric, help, pick) in [
-            (
-                "sa_bytes",
-                "Bytes carried by an IPsec SA as ONTAP counts them, by direction",
-                0_usize,
-            ),
-            (
-                "sa_packets",
-                "Packets carried by an IPsec SA as ONTAP counts them, by direction",
-                1,
-            ),
-        ] {
-            let mut family = encoder.encode_descriptor(
-                metric,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Counter,
-            )?;
-            for (labels, snapshot) in &sorted {
-                for sample in &snapshot.security_associations {
-                    for (direction, values) in [("inbound", sample.inbound), ("outbound", sample.outbound)] {
-                        let Some(values) = values else { continue };
-                        let value = if pick == 0 { values.0 } else { values.1 };
-                        let base = sample.labels(labels);
-                        let set: Vec<(&str, &str)> = base
-                            .iter()
-                            .copied()
-                            .chain([("direction", direction)])
-                            .collect();
-                        ConstCounter::new(value).encode(family.encode_family(&set)?)?;
-                    }
-                }
-            }
-        }
+        encode_security_associations(&mut encoder, &sorted)?;
         drop(sorted);
         drop(clusters);
+        self.encode_writes(&mut encoder)
+    }
+}
 
+impl Snapshots {
+    fn encode_writes(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut family = encoder.encode_descriptor(
             "api_writes",
             "Write requests sent to the Kubernetes API server, by kind and verb",
@@ -347,16 +312,90 @@ impl Collector for Snapshots {
         )?;
         let writes = &self.writes;
         for (kind, verb, counter) in [
-            ("IpsecSecurityAssociation", "apply", &writes.security_association_applies),
-            ("IpsecSecurityAssociation", "apply_status", &writes.security_association_status_applies),
-            ("IpsecSecurityAssociation", "delete", &writes.security_association_deletes),
-            ("OntapCluster", "apply_status", &writes.cluster_status_applies),
+            (
+                "IpsecSecurityAssociation",
+                "apply",
+                &writes.security_association_applies,
+            ),
+            (
+                "IpsecSecurityAssociation",
+                "apply_status",
+                &writes.security_association_status_applies,
+            ),
+            (
+                "IpsecSecurityAssociation",
+                "delete",
+                &writes.security_association_deletes,
+            ),
+            (
+                "OntapCluster",
+                "apply_status",
+                &writes.cluster_status_applies,
+            ),
         ] {
             let set = [("kind", kind), ("verb", verb)];
-            ConstCounter::new(counter.load(Ordering::Relaxed)).encode(family.encode_family(&set)?)?;
+            ConstCounter::new(counter.load(Ordering::Relaxed))
+                .encode(family.encode_family(&set)?)?;
         }
         Ok(())
     }
+}
+
+/// Per-SA series: `sa_up`, and bytes and packets by direction for IPsec SAs.
+fn encode_security_associations(
+    encoder: &mut DescriptorEncoder,
+    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "sa_up",
+        "1 when the SA is Ready (IKE established or IPsec installed), else 0",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, snapshot) in sorted {
+        for sample in &snapshot.security_associations {
+            ConstGauge::new(i64::from(sample.up))
+                .encode(family.encode_family(&sample.labels(labels))?)?;
+        }
+    }
+
+    for (metric, help, pick) in [
+        (
+            "sa_bytes",
+            "Bytes carried by an IPsec SA as ONTAP counts them, by direction",
+            0_usize,
+        ),
+        (
+            "sa_packets",
+            "Packets carried by an IPsec SA as ONTAP counts them, by direction",
+            1,
+        ),
+    ] {
+        let mut family = encoder.encode_descriptor(
+            metric,
+            help,
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (labels, snapshot) in sorted {
+            for sample in &snapshot.security_associations {
+                for (direction, values) in
+                    [("inbound", sample.inbound), ("outbound", sample.outbound)]
+                {
+                    let Some(values) = values else { continue };
+                    let value = if pick == 0 { values.0 } else { values.1 };
+                    let base = sample.labels(labels);
+                    let set: Vec<(&str, &str)> = base
+                        .iter()
+                        .copied()
+                        .chain([("direction", direction)])
+                        .collect();
+                    ConstCounter::new(value).encode(family.encode_family(&set)?)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn unix_seconds() -> f64 {
@@ -378,21 +417,32 @@ mod tests {
     use crate::controller::plan::{Owner, StatusPolicy, plan};
 
     fn objects() -> Vec<DesiredObject> {
-        let records: Vec<crate::ontap::SecurityAssociation> = serde_json::from_value(serde_json::json!([
-            {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
-             "ike": {"state": "established"}},
-            {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
-             "ipsec": {"state": "larval", "inbound": {"bytes": 5, "packets": 1},
-                       "outbound": {"bytes": 7, "packets": 2}}}
-        ]))
-        .expect("records");
-        let owner = Owner { name: "prod".into(), namespace: "ns".into(), uid: "u".into() };
-        let policy = StatusPolicy { counters_refresh_interval: None, now: jiff::Timestamp::UNIX_EPOCH };
+        let records: Vec<crate::ontap::SecurityAssociation> =
+            serde_json::from_value(serde_json::json!([
+                {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+                 "ike": {"state": "established"}},
+                {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+                 "ipsec": {"state": "larval", "inbound": {"bytes": 5, "packets": 1},
+                           "outbound": {"bytes": 7, "packets": 2}}}
+            ]))
+            .expect("records");
+        let owner = Owner {
+            name: "prod".into(),
+            namespace: "ns".into(),
+            uid: "u".into(),
+        };
+        let policy = StatusPolicy {
+            counters_refresh_interval: None,
+            now: jiff::Timestamp::UNIX_EPOCH,
+        };
         plan(&owner, &records, &HashMap::new(), policy).objects
     }
 
     fn labels() -> ClusterLabels {
-        ClusterLabels { namespace: "ns".into(), cluster: "prod".into() }
+        ClusterLabels {
+            namespace: "ns".into(),
+            cluster: "prod".into(),
+        }
     }
 
     #[test]
@@ -408,11 +458,29 @@ mod tests {
         assert!(text.contains(r#"name="prod-b",type="ipsec""#), "{text}");
         assert!(text.contains(r#"direction="outbound"} 7"#), "{text}");
         assert!(text.contains("ontap_ipsec_sa_bytes_total{"), "{text}");
-        assert!(text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 1"#), "{text}");
-        assert!(text.contains(r#"ontap_ipsec_polls_total{namespace="ns",cluster="prod",outcome="success"} 1"#), "{text}");
-        assert!(text.contains(r#"ontap_ipsec_ontap_requests_total{namespace="ns",cluster="prod",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_polls_total{namespace="ns",cluster="prod",outcome="success"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_ontap_requests_total{namespace="ns",cluster="prod",status="200"} 1"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"ontap_ipsec_security_associations{namespace="ns",cluster="prod",type="ipsec",ready="False"} 1"#), "{text}");
-        assert!(text.contains(r#"ontap_ipsec_api_writes_total{kind="OntapCluster",verb="apply_status"} 0"#), "{text}");
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_api_writes_total{kind="OntapCluster",verb="apply_status"} 0"#
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -423,9 +491,19 @@ mod tests {
         metrics.record_failure(&labels(), false);
         let text = encode(&registry).expect("encodes");
         assert!(text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 0"#));
-        assert_eq!(text.matches("ontap_ipsec_sa_up{").count(), 2, "kept until stale");
+        assert_eq!(
+            text.matches("ontap_ipsec_sa_up{").count(),
+            2,
+            "kept until stale"
+        );
         metrics.record_failure(&labels(), true);
-        assert_eq!(encode(&registry).expect("encodes").matches("ontap_ipsec_sa_up{").count(), 0);
+        assert_eq!(
+            encode(&registry)
+                .expect("encodes")
+                .matches("ontap_ipsec_sa_up{")
+                .count(),
+            0
+        );
         metrics.observe_poll(&labels(), Duration::from_millis(1), "timeout");
         metrics.forget(&labels());
         let text = encode(&registry).expect("encodes");

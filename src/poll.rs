@@ -33,7 +33,11 @@ impl PollRow {
         let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
         Self {
             uuid: sa.uuid.clone(),
-            sa_type: text(sa.sa_type.as_ref().map(|t| t.as_str())),
+            sa_type: text(
+                sa.sa_type
+                    .as_ref()
+                    .map(super::ontap::model::SecurityAssociationType::as_str),
+            ),
             node: text(sa.node.as_ref().and_then(|n| n.name.as_deref())),
             svm: text(sa.svm.as_ref().and_then(|s| s.name.as_deref())),
             policy: text(sa.policy_name.as_deref()),
@@ -55,7 +59,10 @@ impl PollRow {
 /// Rows for every SA, in the order ONTAP listed them.
 #[must_use]
 pub fn rows(records: &[SecurityAssociation]) -> Vec<PollRow> {
-    records.iter().map(PollRow::from_security_association).collect()
+    records
+        .iter()
+        .map(PollRow::from_security_association)
+        .collect()
 }
 
 /// A column-aligned table like `kubectl get`.
@@ -137,7 +144,10 @@ mod tests {
         let table = render_table(&rows(&records()));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("TYPE    NODE   SVM   POLICY"), "{table}");
+        assert!(
+            lines[0].starts_with("TYPE    NODE   SVM   POLICY"),
+            "{table}"
+        );
         assert!(lines[1].ends_with("established   True"), "{table}");
         assert!(lines[2].contains(" -  "), "{table}");
         assert!(lines[2].ends_with("larval        False"), "{table}");

@@ -69,8 +69,12 @@ async fn apply_one(
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
     if desired.write_object {
-        api.patch(desired.name(), &apply_params(), &Patch::Apply(&desired.object))
-            .await?;
+        api.patch(
+            desired.name(),
+            &apply_params(),
+            &Patch::Apply(&desired.object),
+        )
+        .await?;
         writes
             .security_association_applies
             .fetch_add(1, Ordering::Relaxed);
@@ -175,6 +179,8 @@ pub async fn apply_cluster_status(
     });
     api.patch_status(name, &apply_params(), &Patch::Apply(&body))
         .await?;
-    writes.cluster_status_applies.fetch_add(1, Ordering::Relaxed);
+    writes
+        .cluster_status_applies
+        .fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -10,8 +10,8 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::apply::WriteCounter;
-use crate::metrics::{ClusterLabels, Metrics};
 use crate::crd::IpsecSecurityAssociation;
+use crate::metrics::{ClusterLabels, Metrics};
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
 
 /// Mirrored objects as the watch last saw them; malformed ones are kept, not dropped, so the
@@ -116,7 +116,11 @@ impl Context {
 
     /// Updates what is remembered about `key`.
     pub fn remember(&self, key: &ClusterKey, update: impl FnOnce(&mut ClusterMemory)) {
-        update(self.lock().entry(key.clone()).or_insert_with(ClusterMemory::new));
+        update(
+            self.lock()
+                .entry(key.clone())
+                .or_insert_with(ClusterMemory::new),
+        );
     }
 
     /// Forgets a deleted cluster, dropping its ONTAP client and its metrics.

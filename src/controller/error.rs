@@ -106,7 +106,11 @@ fn is_endpoint_absent(error: &OntapError) -> bool {
 
 /// When to poll again after a failure.
 #[must_use]
-pub fn retry_delay(error: &PollError, consecutive_failures: u32, poll_interval: Duration) -> Duration {
+pub fn retry_delay(
+    error: &PollError,
+    consecutive_failures: u32,
+    poll_interval: Duration,
+) -> Duration {
     if error.needs_human() {
         // Nothing changes by itself, but a fixed Secret is not watched: look again now and then
         // without hammering ONTAP with credentials it rejects.
@@ -123,9 +127,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(5);
 #[must_use]
 pub fn transient_backoff(consecutive_failures: u32, poll_interval: Duration) -> Duration {
     let exponent = consecutive_failures.saturating_sub(1).min(16);
-    FIRST_RETRY
-        .saturating_mul(1 << exponent)
-        .min(poll_interval)
+    FIRST_RETRY.saturating_mul(1 << exponent).min(poll_interval)
 }
 
 #[cfg(test)]
@@ -140,18 +142,108 @@ mod tests {
     fn every_ontap_error_has_a_reason_and_a_policy() {
         let url = || "https://c/api".to_owned();
         let cases = [
-            (ontap(OntapError::Unauthorized { url: url(), message: String::new() }), REASON_UNAUTHORIZED, true),
-            (ontap(OntapError::Forbidden { url: url(), message: String::new() }), REASON_FORBIDDEN, true),
-            (ontap(OntapError::Tls { url: url(), message: String::new() }), REASON_TLS_ERROR, true),
-            (ontap(OntapError::Timeout { url: url(), timeout: Duration::from_secs(1) }), REASON_UNREACHABLE, false),
-            (ontap(OntapError::Transport { url: url(), message: String::new() }), REASON_UNREACHABLE, false),
-            (ontap(OntapError::Api { url: url(), status: 503, code: String::new(), message: String::new(), target: String::new() }), REASON_UNREACHABLE, false),
-            (ontap(OntapError::Api { url: url(), status: 400, code: "262179".into(), message: String::new(), target: String::new() }), REASON_BAD_RESPONSE, true),
-            (ontap(OntapError::NotFound { url: url(), code: "3".into(), message: String::new() }), REASON_UNSUPPORTED_VERSION, true),
-            (ontap(OntapError::Decode { url: url(), path: "records[0]".into(), message: String::new() }), REASON_BAD_RESPONSE, false),
-            (ontap(OntapError::PagingLoop { href: "/api/x".into() }), REASON_BAD_RESPONSE, false),
-            (PollError::SecretNotFound { namespace: "n".into(), name: "s".into() }, REASON_SECRET_NOT_FOUND, true),
-            (PollError::UnsupportedVersion { version: "9.7.0".into() }, REASON_UNSUPPORTED_VERSION, true),
+            (
+                ontap(OntapError::Unauthorized {
+                    url: url(),
+                    message: String::new(),
+                }),
+                REASON_UNAUTHORIZED,
+                true,
+            ),
+            (
+                ontap(OntapError::Forbidden {
+                    url: url(),
+                    message: String::new(),
+                }),
+                REASON_FORBIDDEN,
+                true,
+            ),
+            (
+                ontap(OntapError::Tls {
+                    url: url(),
+                    message: String::new(),
+                }),
+                REASON_TLS_ERROR,
+                true,
+            ),
+            (
+                ontap(OntapError::Timeout {
+                    url: url(),
+                    timeout: Duration::from_secs(1),
+                }),
+                REASON_UNREACHABLE,
+                false,
+            ),
+            (
+                ontap(OntapError::Transport {
+                    url: url(),
+                    message: String::new(),
+                }),
+                REASON_UNREACHABLE,
+                false,
+            ),
+            (
+                ontap(OntapError::Api {
+                    url: url(),
+                    status: 503,
+                    code: String::new(),
+                    message: String::new(),
+                    target: String::new(),
+                }),
+                REASON_UNREACHABLE,
+                false,
+            ),
+            (
+                ontap(OntapError::Api {
+                    url: url(),
+                    status: 400,
+                    code: "262179".into(),
+                    message: String::new(),
+                    target: String::new(),
+                }),
+                REASON_BAD_RESPONSE,
+                true,
+            ),
+            (
+                ontap(OntapError::NotFound {
+                    url: url(),
+                    code: "3".into(),
+                    message: String::new(),
+                }),
+                REASON_UNSUPPORTED_VERSION,
+                true,
+            ),
+            (
+                ontap(OntapError::Decode {
+                    url: url(),
+                    path: "records[0]".into(),
+                    message: String::new(),
+                }),
+                REASON_BAD_RESPONSE,
+                false,
+            ),
+            (
+                ontap(OntapError::PagingLoop {
+                    href: "/api/x".into(),
+                }),
+                REASON_BAD_RESPONSE,
+                false,
+            ),
+            (
+                PollError::SecretNotFound {
+                    namespace: "n".into(),
+                    name: "s".into(),
+                },
+                REASON_SECRET_NOT_FOUND,
+                true,
+            ),
+            (
+                PollError::UnsupportedVersion {
+                    version: "9.7.0".into(),
+                },
+                REASON_UNSUPPORTED_VERSION,
+                true,
+            ),
         ];
         for (error, reason, needs_human) in cases {
             assert_eq!(error.reason(), reason, "{error}");
@@ -162,14 +254,22 @@ mod tests {
     #[test]
     fn transient_backoff_doubles_up_to_the_poll_interval() {
         let interval = Duration::from_secs(60);
-        let delays: Vec<u64> = (1..=6).map(|n| transient_backoff(n, interval).as_secs()).collect();
+        let delays: Vec<u64> = (1..=6)
+            .map(|n| transient_backoff(n, interval).as_secs())
+            .collect();
         assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
         assert_eq!(transient_backoff(1000, interval), interval);
     }
 
     #[test]
     fn errors_that_need_a_human_are_rechecked_rarely() {
-        let error = PollError::SecretNotFound { namespace: "n".into(), name: "s".into() };
-        assert_eq!(retry_delay(&error, 1, Duration::from_secs(10)), PERMANENT_ERROR_RECHECK);
+        let error = PollError::SecretNotFound {
+            namespace: "n".into(),
+            name: "s".into(),
+        };
+        assert_eq!(
+            retry_delay(&error, 1, Duration::from_secs(10)),
+            PERMANENT_ERROR_RECHECK
+        );
     }
 }

@@ -56,9 +56,20 @@ pub fn cluster_event(before: Option<&Condition>, after: &Condition) -> Option<Cl
 }
 
 /// Publishes a cluster event; failures are logged, never fatal.
-pub async fn publish_cluster_event(recorder: &Recorder, cluster: &OntapCluster, event: ClusterEvent) {
+pub async fn publish_cluster_event(
+    recorder: &Recorder,
+    cluster: &OntapCluster,
+    event: ClusterEvent,
+) {
     let reference = cluster.object_ref(&());
-    publish(recorder, &reference, event.reason, event.warning, event.note).await;
+    publish(
+        recorder,
+        &reference,
+        event.reason,
+        event.warning,
+        event.note,
+    )
+    .await;
 }
 
 /// Publishes `TunnelDown`/`TunnelUp` on each mirrored object whose tunnel changed.
@@ -75,8 +86,19 @@ pub async fn publish_tunnel_events(
         let mut object = IpsecSecurityAssociation::new(&transition.name, spec);
         object.metadata.namespace = Some(namespace.to_owned());
         let reference = object.object_ref(&());
-        let reason = if transition.up { EVENT_TUNNEL_UP } else { EVENT_TUNNEL_DOWN };
-        publish(recorder, &reference, reason, !transition.up, transition.message.clone()).await;
+        let reason = if transition.up {
+            EVENT_TUNNEL_UP
+        } else {
+            EVENT_TUNNEL_DOWN
+        };
+        publish(
+            recorder,
+            &reference,
+            reason,
+            !transition.up,
+            transition.message.clone(),
+        )
+        .await;
     }
 }
 
@@ -88,7 +110,11 @@ async fn publish(
     note: String,
 ) {
     let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.to_owned(),
         note: Some(note),
         action: ACTION_POLL.to_owned(),
@@ -102,7 +128,11 @@ async fn publish(
 /// The OntapCluster's name, for logs.
 #[must_use]
 pub fn describe(cluster: &OntapCluster) -> String {
-    format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any())
+    format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    )
 }
 
 #[cfg(test)]
@@ -112,7 +142,14 @@ mod tests {
     use crate::crd::{ConditionStatus, new_condition};
 
     fn ready(status: ConditionStatus, reason: &str) -> Condition {
-        new_condition("Ready", status, reason, "m", Some(1), jiff::Timestamp::UNIX_EPOCH)
+        new_condition(
+            "Ready",
+            status,
+            reason,
+            "m",
+            Some(1),
+            jiff::Timestamp::UNIX_EPOCH,
+        )
     }
 
     #[test]
@@ -120,7 +157,10 @@ mod tests {
         let up = ready(ConditionStatus::True, REASON_SYNCED);
         let down = ready(ConditionStatus::False, REASON_UNREACHABLE);
         let event = cluster_event(Some(&up), &down).expect("transition");
-        assert_eq!((event.reason, event.warning), (EVENT_CLUSTER_UNREACHABLE, true));
+        assert_eq!(
+            (event.reason, event.warning),
+            (EVENT_CLUSTER_UNREACHABLE, true)
+        );
         assert_eq!(cluster_event(Some(&down), &down), None);
     }
 
@@ -128,14 +168,23 @@ mod tests {
     fn recovery_and_rejected_credentials_are_reported() {
         let down = ready(ConditionStatus::False, REASON_UNREACHABLE);
         let up = ready(ConditionStatus::True, REASON_SYNCED);
-        assert_eq!(cluster_event(Some(&down), &up).map(|e| e.reason), Some(EVENT_CLUSTER_RECOVERED));
+        assert_eq!(
+            cluster_event(Some(&down), &up).map(|e| e.reason),
+            Some(EVENT_CLUSTER_RECOVERED)
+        );
         let rejected = ready(ConditionStatus::False, REASON_UNAUTHORIZED);
-        assert_eq!(cluster_event(None, &rejected).map(|e| e.reason), Some(EVENT_CREDENTIALS_REJECTED));
+        assert_eq!(
+            cluster_event(None, &rejected).map(|e| e.reason),
+            Some(EVENT_CREDENTIALS_REJECTED)
+        );
         assert_eq!(cluster_event(Some(&rejected), &rejected), None);
     }
 
     #[test]
     fn the_first_successful_poll_is_not_an_event() {
-        assert_eq!(cluster_event(None, &ready(ConditionStatus::True, REASON_SYNCED)), None);
+        assert_eq!(
+            cluster_event(None, &ready(ConditionStatus::True, REASON_SYNCED)),
+            None
+        );
     }
 }

@@ -34,7 +34,9 @@ pub async fn client_config(
         }
     } else {
         Credentials::Basic {
-            username: secret_text(&secret, &reference.username_key)?.trim().to_owned(),
+            username: secret_text(&secret, &reference.username_key)?
+                .trim()
+                .to_owned(),
             password: Text::new(secret_text(&secret, &reference.password_key)?),
         }
     };

@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn ipv6_colons_become_dashes() {
-        assert_eq!(label_value("fd20:8b1e:b255:832e::2"), "fd20-8b1e-b255-832e--2");
+        assert_eq!(
+            label_value("fd20:8b1e:b255:832e::2"),
+            "fd20-8b1e-b255-832e--2"
+        );
         assert_eq!(label_value("::1"), "1");
     }
 

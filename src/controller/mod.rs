@@ -28,7 +28,9 @@ use crate::http::Readiness;
 use crate::metrics::Metrics;
 use prometheus_client::registry::Registry;
 
-use crate::crd::{FIELD_MANAGER, IpsecSecurityAssociation, LABEL_MANAGED_BY, MANAGED_BY, OntapCluster};
+use crate::crd::{
+    FIELD_MANAGER, IpsecSecurityAssociation, LABEL_MANAGED_BY, MANAGED_BY, OntapCluster,
+};
 
 /// How to run the controller.
 #[derive(Debug, Clone)]
@@ -102,16 +104,28 @@ pub enum StartError {
 /// Checks that both CRDs are served; the process should exit with this error's message if not.
 pub async fn check_crds(client: &Client) -> Result<(), StartError> {
     let probe = ListParams::default().limit(1);
-    let missing = |error: &kube::Error| matches!(error, kube::Error::Api(status) if status.code == 404);
-    if let Err(error) = Api::<OntapCluster>::all(client.clone()).list_metadata(&probe).await {
-        return Err(if missing(&error) { StartError::CrdMissing { kind: "OntapCluster" } } else { error.into() });
+    let missing =
+        |error: &kube::Error| matches!(error, kube::Error::Api(status) if status.code == 404);
+    if let Err(error) = Api::<OntapCluster>::all(client.clone())
+        .list_metadata(&probe)
+        .await
+    {
+        return Err(if missing(&error) {
+            StartError::CrdMissing {
+                kind: "OntapCluster",
+            }
+        } else {
+            error.into()
+        });
     }
     if let Err(error) = Api::<IpsecSecurityAssociation>::all(client.clone())
         .list_metadata(&probe)
         .await
     {
         return Err(if missing(&error) {
-            StartError::CrdMissing { kind: "IpsecSecurityAssociation" }
+            StartError::CrdMissing {
+                kind: "IpsecSecurityAssociation",
+            }
         } else {
             error.into()
         });
@@ -142,14 +156,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), StartError> {
     wait_for_crds(&client, &options).await?;
-    let (clusters, mirrored): (Api<DeserializeGuard<OntapCluster>>, Api<DeserializeGuard<IpsecSecurityAssociation>>) =
-        match &options.namespace {
-            Some(namespace) => (
-                Api::namespaced(client.clone(), namespace),
-                Api::namespaced(client.clone(), namespace),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
+    let (clusters, mirrored): (
+        Api<DeserializeGuard<OntapCluster>>,
+        Api<DeserializeGuard<IpsecSecurityAssociation>>,
+    ) = match &options.namespace {
+        Some(namespace) => (
+            Api::namespaced(client.clone(), namespace),
+            Api::namespaced(client.clone(), namespace),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
 
     let (store, writer) = reflector::store();
     let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
@@ -175,14 +191,25 @@ pub async fn run(
         instance: options.instance.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let context = Context::new(client, store, recorder, options.writes.clone(), options.metrics.clone());
-    let config = kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);
+    let context = Context::new(
+        client,
+        store,
+        recorder,
+        options.writes.clone(),
+        options.metrics.clone(),
+    );
+    let config =
+        kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);
     let controller = Controller::new(clusters, watcher::Config::default()).with_config(config);
     let sweep = tokio::spawn(forget_deleted(controller.store(), Arc::clone(&context)));
     options.readiness.set_ready();
     controller
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, Arc::clone(&context))
+        .run(
+            reconcile::reconcile,
+            reconcile::error_policy,
+            Arc::clone(&context),
+        )
         .for_each(|result| {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile did not complete");

@@ -18,8 +18,8 @@ use crate::crd::{
     ClusterReference, ConditionStatus, IkeStatus, IpsecSecurityAssociation,
     IpsecSecurityAssociationSpec, IpsecSecurityAssociationStatus, IpsecStatus, IpsecTraffic,
     LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_NODE, LABEL_POLICY, LABEL_PREFIX, LABEL_REMOTE_ADDRESS,
-    LABEL_SVM, LABEL_TYPE, MANAGED_BY, OntapCluster, OntapReference,
-    new_condition, upsert_condition,
+    LABEL_SVM, LABEL_TYPE, MANAGED_BY, OntapCluster, OntapReference, new_condition,
+    upsert_condition,
 };
 use crate::ontap::health::{self, Health, Verdict};
 use crate::ontap::model::{self, SecurityAssociation, TrafficDirection};
@@ -224,9 +224,21 @@ fn labels(owner: &Owner, record: &SecurityAssociation) -> BTreeMap<String, Strin
     labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY.to_owned());
     labels.insert(LABEL_CLUSTER.to_owned(), label_value(&owner.name));
     let optional = [
-        (LABEL_TYPE, record.sa_type.as_ref().map(model::SecurityAssociationType::as_str)),
-        (LABEL_NODE, record.node.as_ref().and_then(|node| node.name.as_deref())),
-        (LABEL_SVM, record.svm.as_ref().and_then(|svm| svm.name.as_deref())),
+        (
+            LABEL_TYPE,
+            record
+                .sa_type
+                .as_ref()
+                .map(model::SecurityAssociationType::as_str),
+        ),
+        (
+            LABEL_NODE,
+            record.node.as_ref().and_then(|node| node.name.as_deref()),
+        ),
+        (
+            LABEL_SVM,
+            record.svm.as_ref().and_then(|svm| svm.name.as_deref()),
+        ),
         (LABEL_POLICY, record.policy_name.as_deref()),
         (LABEL_REMOTE_ADDRESS, record.remote_address.as_deref()),
     ];
@@ -269,9 +281,14 @@ fn desired_status(
     policy: StatusPolicy,
 ) -> IpsecSecurityAssociationStatus {
     let current_status = current.and_then(|object| object.status.as_ref());
-    let generation = current.and_then(|object| object.metadata.generation).or(Some(1));
+    let generation = current
+        .and_then(|object| object.metadata.generation)
+        .or(Some(1));
     let mut status = IpsecSecurityAssociationStatus {
-        type_: record.sa_type.as_ref().map(|sa_type| sa_type.as_str().to_owned()),
+        type_: record
+            .sa_type
+            .as_ref()
+            .map(|sa_type| sa_type.as_str().to_owned()),
         node: record.node.as_ref().map(reference),
         svm: record.svm.as_ref().map(reference),
         scope: record.scope.clone(),
@@ -279,7 +296,9 @@ fn desired_status(
         local_address: record.local_address.clone(),
         remote_address: record.remote_address.clone(),
         cipher_suite: record.cipher_suite.clone(),
-        lifetime: record.lifetime.and_then(|seconds| i64::try_from(seconds).ok()),
+        lifetime: record
+            .lifetime
+            .and_then(|seconds| i64::try_from(seconds).ok()),
         state: health::applicable_state(record).map(str::to_owned),
         ike: record.ike.as_ref().map(|ike| IkeStatus {
             state: ike.state.clone(),
@@ -296,7 +315,9 @@ fn desired_status(
             outbound: ipsec.outbound.as_ref().map(traffic_without_counters),
         }),
         counters_observed_at: None,
-        conditions: current_status.map(|s| s.conditions.clone()).unwrap_or_default(),
+        conditions: current_status
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default(),
         observed_generation: generation,
     };
     apply_counters(&mut status, record, current_status, policy);
@@ -310,7 +331,9 @@ fn desired_status(
     }
     verdicts.push((TYPE_READY, ready.clone()));
     let applicable: HashSet<&str> = verdicts.iter().map(|(type_, _)| *type_).collect();
-    status.conditions.retain(|condition| applicable.contains(condition.type_.as_str()));
+    status
+        .conditions
+        .retain(|condition| applicable.contains(condition.type_.as_str()));
     for (type_, verdict) in verdicts {
         upsert_condition(
             &mut status.conditions,
@@ -367,8 +390,14 @@ fn apply_counters(
                 mine.packets = theirs.packets;
             }
         };
-        keep(&mut ipsec.inbound, current_ipsec.and_then(|i| i.inbound.as_ref()));
-        keep(&mut ipsec.outbound, current_ipsec.and_then(|i| i.outbound.as_ref()));
+        keep(
+            &mut ipsec.inbound,
+            current_ipsec.and_then(|i| i.inbound.as_ref()),
+        );
+        keep(
+            &mut ipsec.outbound,
+            current_ipsec.and_then(|i| i.outbound.as_ref()),
+        );
         status.counters_observed_at = last.cloned();
     }
 }
@@ -378,7 +407,9 @@ fn apply_counters(
 fn spread_offset(uuid: &str, interval: Duration) -> Duration {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     uuid.hash(&mut hasher);
-    let tenth_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX).max(1);
+    let tenth_ms = u64::try_from(interval.as_millis() / 10)
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_millis(hasher.finish() % tenth_ms)
 }
 
@@ -502,7 +533,10 @@ mod tests {
 
     #[test]
     fn new_sas_are_written_with_names_labels_owner_and_conditions() {
-        let records = [ipsec_record("u-1", "installed", 10), ike_record("u-2", "connecting")];
+        let records = [
+            ipsec_record("u-1", "installed", 10),
+            ike_record("u-2", "connecting"),
+        ];
         let plan = plan(&owner(), &records, &HashMap::new(), policy(0, Some(900)));
         assert_eq!(plan.objects.len(), 2);
         let ipsec = &plan.objects[0];
@@ -512,14 +546,42 @@ mod tests {
         assert_eq!(labels[LABEL_REMOTE_ADDRESS], "fd00--2");
         assert_eq!(labels[LABEL_SVM], "vs0");
         assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY);
-        let owner_ref = &ipsec.object.metadata.owner_references.clone().expect("owner")[0];
-        assert_eq!((owner_ref.kind.as_str(), owner_ref.controller), ("OntapCluster", Some(true)));
-        let inbound = ipsec.status.ipsec.clone().and_then(|i| i.inbound).expect("inbound");
-        assert_eq!((inbound.spi.as_deref(), inbound.bytes), (Some("abcd0001"), Some(10)));
-        let types: Vec<&str> = ipsec.status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        let owner_ref = &ipsec
+            .object
+            .metadata
+            .owner_references
+            .clone()
+            .expect("owner")[0];
+        assert_eq!(
+            (owner_ref.kind.as_str(), owner_ref.controller),
+            ("OntapCluster", Some(true))
+        );
+        let inbound = ipsec
+            .status
+            .ipsec
+            .clone()
+            .and_then(|i| i.inbound)
+            .expect("inbound");
+        assert_eq!(
+            (inbound.spi.as_deref(), inbound.bytes),
+            (Some("abcd0001"), Some(10))
+        );
+        let types: Vec<&str> = ipsec
+            .status
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
         assert_eq!(types, [TYPE_IPSEC_INSTALLED, TYPE_READY]);
         let ike = &plan.objects[1];
-        assert!(!ike.object.metadata.labels.clone().expect("labels").contains_key(LABEL_SVM));
+        assert!(
+            !ike.object
+                .metadata
+                .labels
+                .clone()
+                .expect("labels")
+                .contains_key(LABEL_SVM)
+        );
         assert_eq!(ike.status.conditions[0].type_, TYPE_IKE_ESTABLISHED);
         assert_eq!(ike.status.conditions[1].reason, "Connecting");
         assert_eq!(ike.status.state.as_deref(), Some("connecting"));
@@ -528,11 +590,21 @@ mod tests {
 
     #[test]
     fn unchanged_sas_need_no_write_even_when_counters_grow() {
-        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, Some(900)));
+        let first = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &HashMap::new(),
+            policy(0, Some(900)),
+        );
         let held = stored(&first);
         let existing = by_name(&held);
         for (seconds, bytes) in [(60, 20), (120, 30), (900, 40)] {
-            let next = plan(&owner(), &[ipsec_record("u-1", "installed", bytes)], &existing, policy(seconds, Some(900)));
+            let next = plan(
+                &owner(),
+                &[ipsec_record("u-1", "installed", bytes)],
+                &existing,
+                policy(seconds, Some(900)),
+            );
             assert!(!next.objects[0].write_object, "at {seconds}s");
             assert!(!next.objects[0].write_status, "at {seconds}s");
         }
@@ -540,47 +612,108 @@ mod tests {
 
     #[test]
     fn counters_are_written_once_the_refresh_interval_and_offset_have_passed() {
-        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, Some(900)));
+        let first = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &HashMap::new(),
+            policy(0, Some(900)),
+        );
         let held = stored(&first);
-        let later = plan(&owner(), &[ipsec_record("u-1", "installed", 99)], &by_name(&held), policy(991, Some(900)));
+        let later = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 99)],
+            &by_name(&held),
+            policy(991, Some(900)),
+        );
         let desired = &later.objects[0];
         assert!(desired.write_status && !desired.write_object);
         assert_eq!(desired.status.counters_observed_at, Some(Time(at(991))));
-        let outbound = desired.status.ipsec.clone().and_then(|i| i.outbound).expect("outbound");
+        let outbound = desired
+            .status
+            .ipsec
+            .clone()
+            .and_then(|i| i.outbound)
+            .expect("outbound");
         assert_eq!(outbound.bytes, Some(99));
     }
 
     #[test]
     fn zero_refresh_interval_never_writes_counters() {
-        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
-        let inbound = first.objects[0].status.ipsec.clone().and_then(|i| i.inbound).expect("inbound");
+        let first = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &HashMap::new(),
+            policy(0, None),
+        );
+        let inbound = first.objects[0]
+            .status
+            .ipsec
+            .clone()
+            .and_then(|i| i.inbound)
+            .expect("inbound");
         assert_eq!((inbound.bytes, inbound.packets), (None, None));
         assert_eq!(first.objects[0].status.counters_observed_at, None);
         let held = stored(&first);
-        let later = plan(&owner(), &[ipsec_record("u-1", "installed", 1 << 40)], &by_name(&held), policy(86_400, None));
+        let later = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 1 << 40)],
+            &by_name(&held),
+            policy(86_400, None),
+        );
         assert!(!later.objects[0].write_status);
     }
 
     #[test]
     fn a_state_change_writes_status_moves_transition_time_and_reports_the_transition() {
-        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
+        let first = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &HashMap::new(),
+            policy(0, None),
+        );
         let held = stored(&first);
-        let down = plan(&owner(), &[ipsec_record("u-1", "dying", 10)], &by_name(&held), policy(60, None));
+        let down = plan(
+            &owner(),
+            &[ipsec_record("u-1", "dying", 10)],
+            &by_name(&held),
+            policy(60, None),
+        );
         let desired = &down.objects[0];
         assert!(desired.write_status && !desired.write_object);
-        let ready = crate::crd::find_condition(&desired.status.conditions, TYPE_READY).expect("ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "Dying"));
+        let ready =
+            crate::crd::find_condition(&desired.status.conditions, TYPE_READY).expect("ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "Dying")
+        );
         assert_eq!(ready.last_transition_time, Time(at(60)));
-        assert_eq!(down.transitions, vec![TunnelTransition {
-            name: "prod-u-1".into(), up: false, message: desired.ready.message.clone() }]);
+        assert_eq!(
+            down.transitions,
+            vec![TunnelTransition {
+                name: "prod-u-1".into(),
+                up: false,
+                message: desired.ready.message.clone()
+            }]
+        );
     }
 
     #[test]
     fn a_message_change_keeps_the_transition_time() {
-        let first = plan(&owner(), &[ike_record("u-2", "connecting")], &HashMap::new(), policy(0, None));
+        let first = plan(
+            &owner(),
+            &[ike_record("u-2", "connecting")],
+            &HashMap::new(),
+            policy(0, None),
+        );
         let held = stored(&first);
-        let again = plan(&owner(), &[ike_record("u-2", "none")], &by_name(&held), policy(60, None));
-        let ready = crate::crd::find_condition(&again.objects[0].status.conditions, TYPE_READY).expect("ready");
+        let again = plan(
+            &owner(),
+            &[ike_record("u-2", "none")],
+            &by_name(&held),
+            policy(60, None),
+        );
+        let ready = crate::crd::find_condition(&again.objects[0].status.conditions, TYPE_READY)
+            .expect("ready");
         assert_eq!(ready.reason, "None");
         assert_eq!(ready.last_transition_time, Time(at(0)));
         assert!(again.transitions.is_empty());
@@ -588,41 +721,111 @@ mod tests {
 
     #[test]
     fn sas_gone_from_ontap_are_deleted_and_a_rekey_replaces_the_object() {
-        let first = plan(&owner(), &[ike_record("old", "established")], &HashMap::new(), policy(0, None));
+        let first = plan(
+            &owner(),
+            &[ike_record("old", "established")],
+            &HashMap::new(),
+            policy(0, None),
+        );
         let held = stored(&first);
-        let rekeyed = plan(&owner(), &[ike_record("new", "established")], &by_name(&held), policy(60, None));
+        let rekeyed = plan(
+            &owner(),
+            &[ike_record("new", "established")],
+            &by_name(&held),
+            policy(60, None),
+        );
         assert_eq!(rekeyed.objects[0].name(), "prod-new");
         assert!(rekeyed.objects[0].write_object);
-        assert_eq!(rekeyed.deletions, vec![Deletion { name: "prod-old".into(), uid: Some("uid-prod-old".into()) }]);
+        assert_eq!(
+            rekeyed.deletions,
+            vec![Deletion {
+                name: "prod-old".into(),
+                uid: Some("uid-prod-old".into())
+            }]
+        );
     }
 
     #[test]
     fn an_edited_label_is_restored() {
-        let first = plan(&owner(), &[ike_record("u-2", "established")], &HashMap::new(), policy(0, None));
+        let first = plan(
+            &owner(),
+            &[ike_record("u-2", "established")],
+            &HashMap::new(),
+            policy(0, None),
+        );
         let mut held = stored(&first);
-        held[0].metadata.labels.as_mut().expect("labels").insert(LABEL_NODE.into(), "other".into());
-        held[0].metadata.labels.as_mut().expect("labels").insert("team".into(), "kept".into());
-        let next = plan(&owner(), &[ike_record("u-2", "established")], &by_name(&held), policy(60, None));
+        held[0]
+            .metadata
+            .labels
+            .as_mut()
+            .expect("labels")
+            .insert(LABEL_NODE.into(), "other".into());
+        held[0]
+            .metadata
+            .labels
+            .as_mut()
+            .expect("labels")
+            .insert("team".into(), "kept".into());
+        let next = plan(
+            &owner(),
+            &[ike_record("u-2", "established")],
+            &by_name(&held),
+            policy(60, None),
+        );
         assert!(next.objects[0].write_object);
-        held[0].metadata.labels.as_mut().expect("labels").insert(LABEL_NODE.into(), "n1".into());
-        let fixed = plan(&owner(), &[ike_record("u-2", "established")], &by_name(&held), policy(60, None));
-        assert!(!fixed.objects[0].write_object, "foreign labels are not ours to remove");
+        held[0]
+            .metadata
+            .labels
+            .as_mut()
+            .expect("labels")
+            .insert(LABEL_NODE.into(), "n1".into());
+        let fixed = plan(
+            &owner(),
+            &[ike_record("u-2", "established")],
+            &by_name(&held),
+            policy(60, None),
+        );
+        assert!(
+            !fixed.objects[0].write_object,
+            "foreign labels are not ours to remove"
+        );
     }
 
     #[test]
     fn stale_statuses_turn_every_condition_unknown_once() {
-        let first = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &HashMap::new(), policy(0, None));
+        let first = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &HashMap::new(),
+            policy(0, None),
+        );
         let mut held = stored(&first);
         let stale = stale_statuses(&by_name(&held), "no poll for 3m", at(200));
         assert_eq!(stale.len(), 1);
         let (name, status) = &stale[0];
         assert_eq!(name, "prod-u-1");
-        assert!(status.conditions.iter().all(|c| c.status == "Unknown" && c.reason == REASON_CLUSTER_UNREACHABLE));
-        assert_eq!(status.ipsec, first.objects[0].status.ipsec, "observed data is kept");
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.status == "Unknown" && c.reason == REASON_CLUSTER_UNREACHABLE)
+        );
+        assert_eq!(
+            status.ipsec, first.objects[0].status.ipsec,
+            "observed data is kept"
+        );
         held[0].status = Some(status.clone());
         assert!(stale_statuses(&by_name(&held), "no poll for 3m", at(260)).is_empty());
-        let recovered = plan(&owner(), &[ipsec_record("u-1", "installed", 10)], &by_name(&held), policy(300, None));
+        let recovered = plan(
+            &owner(),
+            &[ipsec_record("u-1", "installed", 10)],
+            &by_name(&held),
+            policy(300, None),
+        );
         assert!(recovered.objects[0].write_status);
-        assert!(recovered.transitions.is_empty(), "Unknown to True is not a tunnel event");
+        assert!(
+            recovered.transitions.is_empty(),
+            "Unknown to True is not a tunnel event"
+        );
     }
 }

@@ -77,15 +77,9 @@ pub async fn reconcile(
         generation: cluster.metadata.generation,
         refresh: cluster.annotations().get(REFRESH_ANNOTATION).cloned(),
     };
-    let memory = context.memory(&key);
-    if memory.trigger.as_ref() == Some(&trigger)
-        && let Some(due) = memory.next_poll
-    {
-        let now = Instant::now();
-        if now < due {
-            // Woken by our own status write or a resync: nothing new to do yet.
-            return Ok(Action::requeue(due - now));
-        }
+    if let Some(wait) = not_yet_due(&context, &key, &trigger) {
+        // Woken by our own status write or a resync: nothing new to do yet.
+        return Ok(Action::requeue(wait));
     }
     context.remember(&key, |memory| memory.trigger = Some(trigger));
 
@@ -108,8 +102,18 @@ pub async fn reconcile(
     let labels = cluster_labels(&key);
     let delay = match poll(&context, cluster, &key, &settings).await {
         Ok((identity, listing)) => {
-            let result = mirror(&context, cluster, &owner, &settings, identity.as_ref(), &listing).await;
-            context.metrics.observe_poll(&labels, started.elapsed(), "success");
+            let result = mirror(
+                &context,
+                cluster,
+                &owner,
+                &settings,
+                identity.as_ref(),
+                &listing,
+            )
+            .await;
+            context
+                .metrics
+                .observe_poll(&labels, started.elapsed(), "success");
             result?;
             tracing::debug!(
                 cluster = %describe(cluster),
@@ -129,7 +133,9 @@ pub async fn reconcile(
             let failures = memory.consecutive_failures + 1;
             let stale = memory.healthy_since().elapsed() >= settings.timing.stale_threshold();
             tracing::debug!(cluster = %describe(cluster), %error, failures, stale, "poll failed");
-            context.metrics.observe_poll(&labels, started.elapsed(), error.metric_label());
+            context
+                .metrics
+                .observe_poll(&labels, started.elapsed(), error.metric_label());
             context.metrics.record_failure(&labels, stale);
             write_failure(&context, cluster, &owner, &error, stale).await?;
             context.remember(&key, |memory| {
@@ -141,23 +147,41 @@ pub async fn reconcile(
             retry_delay(&error, failures, settings.timing.poll_interval)
         }
     };
-    context.remember(&key, |memory| memory.next_poll = Some(Instant::now() + delay));
+    context.remember(&key, |memory| {
+        memory.next_poll = Some(Instant::now() + delay);
+    });
     Ok(Action::requeue(delay))
+}
+
+/// How long until the next scheduled poll, when nothing that asks for an earlier one changed.
+fn not_yet_due(context: &Context, key: &ClusterKey, trigger: &Trigger) -> Option<Duration> {
+    let memory = context.memory(key);
+    let due = memory
+        .next_poll
+        .filter(|_| memory.trigger.as_ref() == Some(trigger))?;
+    due.checked_duration_since(Instant::now())
+        .filter(|wait| !wait.is_zero())
 }
 
 /// Requeues after a failed write with a short backoff; the next reconcile starts over.
 #[must_use]
+// The signature is the one kube's Controller calls.
+#[allow(clippy::needless_pass_by_value)]
 pub fn error_policy(
     guarded: Arc<DeserializeGuard<OntapCluster>>,
     error: &ReconcileError,
     context: Arc<Context>,
 ) -> Action {
-    context.metrics.observe_reconcile_error(error.metric_label());
+    context
+        .metrics
+        .observe_reconcile_error(error.metric_label());
     if let Ok(cluster) = &guarded.0 {
         tracing::warn!(cluster = %describe(cluster), %error, "reconcile failed; retrying");
         if let Some(owner) = Owner::of(cluster) {
             // Make sure the retry polls again instead of waiting for the schedule.
-            context.remember(&(owner.namespace, owner.name), |memory| memory.next_poll = None);
+            context.remember(&(owner.namespace, owner.name), |memory| {
+                memory.next_poll = None;
+            });
         }
     }
     Action::requeue(Duration::from_secs(5))
@@ -172,7 +196,10 @@ async fn poll(
 ) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
     let secrets = Api::namespaced(context.client.clone(), &key.0);
     let config = fetch::client_config(&secrets, cluster, settings).await?;
-    let cached = context.memory(key).ontap.filter(|cached| cached.config == config);
+    let cached = context
+        .memory(key)
+        .ontap
+        .filter(|cached| cached.config == config);
     let (client, identity) = match cached {
         Some(CachedClient {
             client,
@@ -183,15 +210,14 @@ async fn poll(
             if config.tls.insecure_skip_verify {
                 tracing::warn!(cluster = %describe(cluster), "TLS verification is off for this cluster");
             }
-            let client = match cached {
-                Some(cached) => cached.client,
-                None => {
-                    let metrics = Arc::clone(&context.metrics);
-                    let labels = cluster_labels(key);
-                    OntapClient::new(config.clone())?.with_observer(Arc::new(move |status| {
-                        metrics.observe_ontap_response(&labels, status);
-                    }))
-                }
+            let client = if let Some(cached) = cached {
+                cached.client
+            } else {
+                let metrics = Arc::clone(&context.metrics);
+                let labels = cluster_labels(key);
+                OntapClient::new(config.clone())?.with_observer(Arc::new(move |status| {
+                    metrics.observe_ontap_response(&labels, status);
+                }))
             };
             let identity = fetch::cluster_identity(&client).await?;
             context.remember(key, |memory| {
@@ -225,8 +251,11 @@ async fn mirror(
     };
     let plan = plan::plan(owner, &listing.records, &existing, policy);
     let key = (owner.namespace.clone(), owner.name.clone());
-    context.metrics.record_success(&cluster_labels(&key), &plan.objects);
-    let api: Api<IpsecSecurityAssociation> = Api::namespaced(context.client.clone(), &owner.namespace);
+    context
+        .metrics
+        .record_success(&cluster_labels(&key), &plan.objects);
+    let api: Api<IpsecSecurityAssociation> =
+        Api::namespaced(context.client.clone(), &owner.namespace);
     apply::apply_objects(&api, &plan.objects, &context.writes).await?;
     apply::delete_objects(&api, &plan.deletions, &context.writes).await?;
     publish_tunnel_events(&context.recorder, &owner.namespace, &plan.transitions).await;
@@ -257,7 +286,8 @@ async fn write_failure(
 ) -> Result<(), ReconcileError> {
     if stale {
         let current = current_objects(context, owner);
-        let message = format!("ONTAP has not been polled successfully for staleAfter polls: {error}");
+        let message =
+            format!("ONTAP has not been polled successfully for staleAfter polls: {error}");
         let statuses = plan::stale_statuses(&by_name(&current), &message, Timestamp::now());
         if !statuses.is_empty() {
             let api = Api::namespaced(context.client.clone(), &owner.namespace);
@@ -280,12 +310,19 @@ async fn write_cluster_status(
     outcome: &Outcome<'_>,
 ) -> Result<(), ReconcileError> {
     let current = cluster.status.as_ref();
-    let status = cluster_status(current, cluster.metadata.generation, outcome, Timestamp::now());
+    let status = cluster_status(
+        current,
+        cluster.metadata.generation,
+        outcome,
+        Timestamp::now(),
+    );
     if current == Some(&status) {
         return Ok(());
     }
-    let api: Api<OntapCluster> =
-        Api::namespaced(context.client.clone(), &cluster.namespace().unwrap_or_default());
+    let api: Api<OntapCluster> = Api::namespaced(
+        context.client.clone(),
+        &cluster.namespace().unwrap_or_default(),
+    );
     apply::apply_cluster_status(&api, &cluster.name_any(), &status, &context.writes).await?;
     let before = current.and_then(|status| find_condition(&status.conditions, TYPE_READY));
     if let Some(after) = find_condition(&status.conditions, TYPE_READY)

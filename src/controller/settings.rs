@@ -65,7 +65,10 @@ mod tests {
         .expect("valid");
         assert_eq!(
             settings.selector.query_filters(),
-            vec![("svm.name", "vs0|vs1".to_owned()), ("type", "ipsec".to_owned())]
+            vec![
+                ("svm.name", "vs0|vs1".to_owned()),
+                ("type", "ipsec".to_owned())
+            ]
         );
     }
 

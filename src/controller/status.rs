@@ -5,8 +5,7 @@ use jiff::Timestamp;
 
 use crate::crd::condition::{
     REASON_ALL_TUNNELS_UP, REASON_CLUSTER_UNREACHABLE, REASON_PROGRESSING, REASON_SUSPENDED,
-    REASON_SYNCED,
-    REASON_TUNNELS_DOWN, TYPE_READY, TYPE_STALLED, TYPE_TUNNELS_HEALTHY,
+    REASON_SYNCED, REASON_TUNNELS_DOWN, TYPE_READY, TYPE_STALLED, TYPE_TUNNELS_HEALTHY,
 };
 use crate::crd::ontap_cluster::MAX_UNHEALTHY_PEERS;
 use crate::crd::{
@@ -14,10 +13,10 @@ use crate::crd::{
     UnhealthyPeer, new_condition, upsert_condition,
 };
 use crate::ontap::health::Health;
+use crate::ontap::model::ClusterVersion;
 use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
 use super::plan::DesiredObject;
-
 
 /// What the last reconcile of an OntapCluster found.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,76 +47,101 @@ pub fn cluster_status(
     outcome: &Outcome<'_>,
     now: Timestamp,
 ) -> OntapClusterStatus {
-    let mut status = current.cloned().unwrap_or_default();
-    status.observed_generation = generation;
-    let condition = |type_: &str, value: ConditionStatus, reason: &str, message: &str| {
-        new_condition(type_, value, reason, message, generation, now)
+    let mut status = Conditions {
+        status: current.cloned().unwrap_or_default(),
+        generation,
+        now,
     };
-    let set = |status: &mut OntapClusterStatus, type_, value, reason: &str, message: &str| {
-        upsert_condition(&mut status.conditions, condition(type_, value, reason, message));
-    };
+    status.status.observed_generation = generation;
     match outcome {
-        Outcome::Synced { identity, objects } => {
-            if let Some(identity) = identity {
-                status.ontap = Some(OntapClusterIdentity {
-                    cluster_name: identity.name.clone(),
-                    cluster_uuid: identity.uuid.clone(),
-                    version: identity.version.as_ref().and_then(|version| version.release()),
-                });
-            }
-            let counts = counts(objects);
-            status.security_associations = Some(counts);
-            status.unhealthy_peers = unhealthy_peers(objects);
-            let noun = if counts.total == 1 { "security association" } else { "security associations" };
-            let message = format!("mirrored {} {noun}", counts.total);
-            set(&mut status, TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
-            let (value, reason, message) = if counts.not_ready == 0 {
-                (ConditionStatus::True, REASON_ALL_TUNNELS_UP, format!("all {} SAs are ready", counts.total))
-            } else {
-                (
-                    ConditionStatus::False,
-                    REASON_TUNNELS_DOWN,
-                    tunnels_down_message(counts, &status.unhealthy_peers),
-                )
-            };
-            set(&mut status, TYPE_TUNNELS_HEALTHY, value, reason, &message);
-            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
-        }
+        Outcome::Synced { identity, objects } => status.synced(*identity, objects),
         Outcome::Failed {
             reason,
             message,
             stalled,
             stale,
-        } => {
-            set(&mut status, TYPE_READY, ConditionStatus::False, reason, message);
-            if *stale {
-                set(
-                    &mut status,
-                    TYPE_TUNNELS_HEALTHY,
-                    ConditionStatus::Unknown,
-                    REASON_CLUSTER_UNREACHABLE,
-                    "tunnel health is unknown: ONTAP has not been polled successfully for staleAfter polls",
-                );
-            }
-            let (value, stalled_reason, stalled_message) = if *stalled {
-                (ConditionStatus::True, *reason, message.as_str())
-            } else {
-                (ConditionStatus::False, REASON_PROGRESSING, "")
-            };
-            set(&mut status, TYPE_STALLED, value, stalled_reason, stalled_message);
-        }
+        } => status.failed(reason, message, *stalled, *stale),
         Outcome::Suspended => {
-            set(
-                &mut status,
+            let message = "polling is suspended by spec.suspend";
+            status.set(
                 TYPE_READY,
                 ConditionStatus::False,
                 REASON_SUSPENDED,
-                "polling is suspended by spec.suspend",
+                message,
             );
-            set(&mut status, TYPE_STALLED, ConditionStatus::False, REASON_SUSPENDED, "");
+            status.set(TYPE_STALLED, ConditionStatus::False, REASON_SUSPENDED, "");
         }
     }
-    status
+    status.status
+}
+
+/// A status being built, with what every condition it sets shares.
+struct Conditions {
+    status: OntapClusterStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+}
+
+impl Conditions {
+    fn set(&mut self, type_: &str, value: ConditionStatus, reason: &str, message: &str) {
+        let condition = new_condition(type_, value, reason, message, self.generation, self.now);
+        upsert_condition(&mut self.status.conditions, condition);
+    }
+
+    fn synced(&mut self, identity: Option<&ClusterIdentity>, objects: &[DesiredObject]) {
+        if let Some(identity) = identity {
+            self.status.ontap = Some(OntapClusterIdentity {
+                cluster_name: identity.name.clone(),
+                cluster_uuid: identity.uuid.clone(),
+                version: identity.version.as_ref().and_then(ClusterVersion::release),
+            });
+        }
+        let counts = counts(objects);
+        self.status.security_associations = Some(counts);
+        self.status.unhealthy_peers = unhealthy_peers(objects);
+        let noun = if counts.total == 1 {
+            "security association"
+        } else {
+            "security associations"
+        };
+        let message = format!("mirrored {} {noun}", counts.total);
+        self.set(TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
+        if counts.not_ready == 0 {
+            let message = format!("all {} SAs are ready", counts.total);
+            self.set(
+                TYPE_TUNNELS_HEALTHY,
+                ConditionStatus::True,
+                REASON_ALL_TUNNELS_UP,
+                &message,
+            );
+        } else {
+            let message = tunnels_down_message(counts, &self.status.unhealthy_peers);
+            self.set(
+                TYPE_TUNNELS_HEALTHY,
+                ConditionStatus::False,
+                REASON_TUNNELS_DOWN,
+                &message,
+            );
+        }
+        self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
+    }
+
+    fn failed(&mut self, reason: &str, message: &str, stalled: bool, stale: bool) {
+        self.set(TYPE_READY, ConditionStatus::False, reason, message);
+        if stale {
+            self.set(
+                TYPE_TUNNELS_HEALTHY,
+                ConditionStatus::Unknown,
+                REASON_CLUSTER_UNREACHABLE,
+                "tunnel health is unknown: ONTAP has not been polled successfully for staleAfter polls",
+            );
+        }
+        if stalled {
+            self.set(TYPE_STALLED, ConditionStatus::True, reason, message);
+        } else {
+            self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
+        }
+    }
 }
 
 fn counts(objects: &[DesiredObject]) -> SecurityAssociationCounts {
@@ -152,13 +176,20 @@ fn unhealthy_peers(objects: &[DesiredObject]) -> Vec<UnhealthyPeer> {
         })
         .collect();
     peers.sort_by(|a, b| {
-        (&a.remote_address, &a.local_address, &a.svm, &a.policy_name, &a.reason).cmp(&(
-            &b.remote_address,
-            &b.local_address,
-            &b.svm,
-            &b.policy_name,
-            &b.reason,
-        ))
+        (
+            &a.remote_address,
+            &a.local_address,
+            &a.svm,
+            &a.policy_name,
+            &a.reason,
+        )
+            .cmp(&(
+                &b.remote_address,
+                &b.local_address,
+                &b.svm,
+                &b.policy_name,
+                &b.reason,
+            ))
     });
     peers.dedup();
     peers.truncate(MAX_UNHEALTHY_PEERS);
@@ -207,8 +238,15 @@ mod tests {
                 .expect("record decodes")
             })
             .collect();
-        let owner = Owner { name: "c".into(), namespace: "n".into(), uid: "u".into() };
-        let policy = StatusPolicy { counters_refresh_interval: None, now: at(0) };
+        let owner = Owner {
+            name: "c".into(),
+            namespace: "n".into(),
+            uid: "u".into(),
+        };
+        let policy = StatusPolicy {
+            counters_refresh_interval: None,
+            now: at(0),
+        };
         plan(&owner, &records, &HashMap::new(), policy).objects
     }
 
@@ -219,22 +257,53 @@ mod tests {
 
     #[test]
     fn a_synced_poll_with_a_down_tunnel_is_ready_but_not_tunnels_healthy() {
-        let objects = objects(&[("ike", "established"), ("ipsec", "installed"), ("ike", "connecting")]);
-        let status = cluster_status(None, Some(2), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        let objects = objects(&[
+            ("ike", "established"),
+            ("ipsec", "installed"),
+            ("ike", "connecting"),
+        ]);
+        let status = cluster_status(
+            None,
+            Some(2),
+            &Outcome::Synced {
+                identity: None,
+                objects: &objects,
+            },
+            at(0),
+        );
         assert_eq!(condition(&status, TYPE_READY), ("True", REASON_SYNCED));
-        assert_eq!(condition(&status, TYPE_TUNNELS_HEALTHY), ("False", REASON_TUNNELS_DOWN));
+        assert_eq!(
+            condition(&status, TYPE_TUNNELS_HEALTHY),
+            ("False", REASON_TUNNELS_DOWN)
+        );
         assert_eq!(condition(&status, TYPE_STALLED).0, "False");
-        assert_eq!(status.security_associations, Some(SecurityAssociationCounts {
-            total: 3, ike: 2, ipsec: 1, ready: 2, not_ready: 1 }));
+        assert_eq!(
+            status.security_associations,
+            Some(SecurityAssociationCounts {
+                total: 3,
+                ike: 2,
+                ipsec: 1,
+                ready: 2,
+                not_ready: 1
+            })
+        );
         assert_eq!(status.unhealthy_peers.len(), 1);
         assert_eq!(status.unhealthy_peers[0].reason, "Connecting");
-        assert!(status.conditions.iter().all(|c| c.observed_generation == Some(2)));
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
     }
 
     #[test]
     fn the_same_outcome_twice_gives_the_same_status() {
         let objects = objects(&[("ike", "established")]);
-        let outcome = Outcome::Synced { identity: None, objects: &objects };
+        let outcome = Outcome::Synced {
+            identity: None,
+            objects: &objects,
+        };
         let first = cluster_status(None, Some(1), &outcome, at(0));
         let second = cluster_status(Some(&first), Some(1), &outcome, at(60));
         assert_eq!(first, second);
@@ -243,38 +312,96 @@ mod tests {
     #[test]
     fn wrong_credentials_stall_and_keep_what_was_observed() {
         let objects = objects(&[("ike", "established")]);
-        let synced = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
-        let failed = cluster_status(Some(&synced), Some(1), &Outcome::Failed {
-            reason: REASON_UNAUTHORIZED, message: "User is not authorized.".into(), stalled: true, stale: false,
-        }, at(60));
-        assert_eq!(condition(&failed, TYPE_READY), ("False", REASON_UNAUTHORIZED));
-        assert_eq!(condition(&failed, TYPE_STALLED), ("True", REASON_UNAUTHORIZED));
-        assert_eq!(condition(&failed, TYPE_TUNNELS_HEALTHY), ("True", REASON_ALL_TUNNELS_UP));
+        let synced = cluster_status(
+            None,
+            Some(1),
+            &Outcome::Synced {
+                identity: None,
+                objects: &objects,
+            },
+            at(0),
+        );
+        let failed = cluster_status(
+            Some(&synced),
+            Some(1),
+            &Outcome::Failed {
+                reason: REASON_UNAUTHORIZED,
+                message: "User is not authorized.".into(),
+                stalled: true,
+                stale: false,
+            },
+            at(60),
+        );
+        assert_eq!(
+            condition(&failed, TYPE_READY),
+            ("False", REASON_UNAUTHORIZED)
+        );
+        assert_eq!(
+            condition(&failed, TYPE_STALLED),
+            ("True", REASON_UNAUTHORIZED)
+        );
+        assert_eq!(
+            condition(&failed, TYPE_TUNNELS_HEALTHY),
+            ("True", REASON_ALL_TUNNELS_UP)
+        );
         assert_eq!(failed.security_associations, synced.security_associations);
     }
 
     #[test]
     fn an_unreachable_cluster_turns_tunnel_health_unknown_once_stale() {
         let objects = objects(&[("ike", "established")]);
-        let synced = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
-        let failure = |stale| Outcome::Failed { reason: REASON_UNREACHABLE, message: "connection refused".into(), stalled: false, stale };
+        let synced = cluster_status(
+            None,
+            Some(1),
+            &Outcome::Synced {
+                identity: None,
+                objects: &objects,
+            },
+            at(0),
+        );
+        let failure = |stale| Outcome::Failed {
+            reason: REASON_UNREACHABLE,
+            message: "connection refused".into(),
+            stalled: false,
+            stale,
+        };
         let early = cluster_status(Some(&synced), Some(1), &failure(false), at(60));
         assert_eq!(condition(&early, TYPE_TUNNELS_HEALTHY).0, "True");
         assert_eq!(condition(&early, TYPE_STALLED).0, "False");
         let late = cluster_status(Some(&early), Some(1), &failure(true), at(200));
-        assert_eq!(condition(&late, TYPE_TUNNELS_HEALTHY), ("Unknown", REASON_CLUSTER_UNREACHABLE));
+        assert_eq!(
+            condition(&late, TYPE_TUNNELS_HEALTHY),
+            ("Unknown", REASON_CLUSTER_UNREACHABLE)
+        );
         let ready = find_condition(&late.conditions, TYPE_READY).expect("ready");
-        assert_eq!(ready.last_transition_time.0, at(60), "time moves only on status change");
+        assert_eq!(
+            ready.last_transition_time.0,
+            at(60),
+            "time moves only on status change"
+        );
     }
 
     #[test]
     fn unhealthy_peers_are_capped_at_twenty() {
         let states: Vec<(&str, &str)> = (0..30).map(|_| ("ike", "connecting")).collect();
         let objects = objects(&states);
-        let status = cluster_status(None, Some(1), &Outcome::Synced { identity: None, objects: &objects }, at(0));
+        let status = cluster_status(
+            None,
+            Some(1),
+            &Outcome::Synced {
+                identity: None,
+                objects: &objects,
+            },
+            at(0),
+        );
         assert_eq!(status.unhealthy_peers.len(), MAX_UNHEALTHY_PEERS);
-        let message = &find_condition(&status.conditions, TYPE_TUNNELS_HEALTHY).expect("c").message;
-        assert!(message.starts_with("30 of 30 SAs are not ready; peers: 10.0.0.0"), "{message}");
+        let message = &find_condition(&status.conditions, TYPE_TUNNELS_HEALTHY)
+            .expect("c")
+            .message;
+        assert!(
+            message.starts_with("30 of 30 SAs are not ready; peers: 10.0.0.0"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -191,7 +191,10 @@ impl OntapClient {
         };
         let status = response.status();
         self.observe(Some(status.as_u16()));
-        let body = response.bytes().await.map_err(|error| self.classify(url, &error))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| self.classify(url, &error))?;
         if status.is_success() {
             Ok(body)
         } else {
@@ -334,7 +337,10 @@ fn causes(error: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
     let mut next = error.source();
     while let Some(current) = next {
         causes.push(current);
-        next = match current.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => current.source(),
         };
@@ -368,21 +374,31 @@ mod tests {
     #[test]
     fn ontap_error_bodies_map_to_typed_errors() {
         let body = br#"{"error":{"message":"not authorized for that command","code":"6","target":"uuid"}}"#;
-        assert!(matches!(api_error(&url(), 403, body), OntapError::Forbidden { .. }));
-        assert!(matches!(api_error(&url(), 401, b""), OntapError::Unauthorized { .. }));
+        assert!(matches!(
+            api_error(&url(), 403, body),
+            OntapError::Forbidden { .. }
+        ));
+        assert!(matches!(
+            api_error(&url(), 401, b""),
+            OntapError::Unauthorized { .. }
+        ));
         let missing = br#"{"error":{"message":"entry doesn't exist","code":"4","target":"uuid"}}"#;
         match api_error(&url(), 404, missing) {
             OntapError::NotFound { code, .. } => assert_eq!(code, "4"),
             other => panic!("unexpected {other:?}"),
         }
-        let unexpected = br#"{"error":{"message":"Unexpected argument \"x\".","code":262179,"target":"x"}}"#;
+        let unexpected =
+            br#"{"error":{"message":"Unexpected argument \"x\".","code":262179,"target":"x"}}"#;
         match api_error(&url(), 400, unexpected) {
             OntapError::Api {
                 status,
                 code,
                 target,
                 ..
-            } => assert_eq!((status, code.as_str(), target.as_str()), (400, "262179", "x")),
+            } => assert_eq!(
+                (status, code.as_str(), target.as_str()),
+                (400, "262179", "x")
+            ),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -100,15 +100,18 @@ pub struct TlsOptions {
 }
 
 fn parse_endpoint(endpoint: &str) -> Result<Url, OntapError> {
-    let url = Url::parse(endpoint.trim())
-        .map_err(|error| OntapError::Config(format!("endpoint {endpoint:?} is not a URL: {error}")))?;
+    let url = Url::parse(endpoint.trim()).map_err(|error| {
+        OntapError::Config(format!("endpoint {endpoint:?} is not a URL: {error}"))
+    })?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(OntapError::Config(format!(
             "endpoint {endpoint:?} must start with https://"
         )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(OntapError::Config(format!("endpoint {endpoint:?} has no host")));
+        return Err(OntapError::Config(format!(
+            "endpoint {endpoint:?} has no host"
+        )));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(OntapError::Config(format!(
@@ -138,7 +141,13 @@ mod tests {
     fn endpoint_must_be_scheme_host_and_port_only() {
         assert!(ClientConfig::new("https://10.0.0.1:8443", basic()).is_ok());
         assert!(ClientConfig::new("https://cluster1/", basic()).is_ok());
-        for bad in ["ftp://x", "https://x/api", "https://x?a=b", "not a url", "https://u:p@x"] {
+        for bad in [
+            "ftp://x",
+            "https://x/api",
+            "https://x?a=b",
+            "not a url",
+            "https://u:p@x",
+        ] {
             assert!(
                 matches!(ClientConfig::new(bad, basic()), Err(OntapError::Config(_))),
                 "{bad}"
@@ -148,7 +157,10 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_password() {
-        let text = format!("{:?}", ClientConfig::new("https://x", basic()).expect("valid"));
+        let text = format!(
+            "{:?}",
+            ClientConfig::new("https://x", basic()).expect("valid")
+        );
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("admin"));
     }

@@ -19,7 +19,11 @@ pub enum OntapError {
 
     /// 404: the endpoint or record does not exist (code 3: not on this ONTAP version).
     #[error("ONTAP has no {url} (code {code}): {message}")]
-    NotFound { url: String, code: String, message: String },
+    NotFound {
+        url: String,
+        code: String,
+        message: String,
+    },
 
     /// Any other non-success answer, with ONTAP's error body.
     #[error("ONTAP answered {status} for {url} (code {code}, target {target}): {message}")]

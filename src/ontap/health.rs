@@ -121,7 +121,9 @@ pub fn ready(sa: &SecurityAssociation) -> Verdict {
             message: format!(
                 "SA {} has type {:?}, neither ike nor ipsec",
                 sa.uuid,
-                sa.sa_type.as_ref().map_or("", SecurityAssociationType::as_str)
+                sa.sa_type
+                    .as_ref()
+                    .map_or("", SecurityAssociationType::as_str)
             ),
         })
 }
@@ -196,7 +198,11 @@ mod tests {
         ];
         for (state, status, reason) in cases {
             let verdict = ike_established(&ike(state)).expect("ike SA");
-            assert_eq!((verdict.status, verdict.reason.as_str()), (status, reason), "{state}");
+            assert_eq!(
+                (verdict.status, verdict.reason.as_str()),
+                (status, reason),
+                "{state}"
+            );
             assert_eq!(ready(&ike(state)), verdict);
         }
     }
@@ -219,7 +225,10 @@ mod tests {
     #[test]
     fn any_ipsec_state_but_installed_is_not_installed() {
         let verdict = ipsec_installed(&ipsec("larval")).expect("ipsec SA");
-        assert_eq!((verdict.status, verdict.reason.as_str()), (Health::False, "Larval"));
+        assert_eq!(
+            (verdict.status, verdict.reason.as_str()),
+            (Health::False, "Larval")
+        );
     }
 
     #[test]

@@ -210,7 +210,10 @@ impl ClusterVersion {
     /// `9.14.1`, or `None` when ONTAP did not report the numeric parts.
     #[must_use]
     pub fn release(&self) -> Option<String> {
-        Some(format!("{}.{}.{}", self.generation?, self.major?, self.minor?))
+        Some(format!(
+            "{}.{}.{}",
+            self.generation?, self.major?, self.minor?
+        ))
     }
 
     /// True when the release is known and older than 9.8, which lacks the SA endpoint.
@@ -267,7 +270,9 @@ enum StringOrNumber {
 }
 
 /// Accepts `"2"`, `2` and `null` alike, as text.
-fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn string_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     Ok(
         Option::<StringOrNumber>::deserialize(deserializer)?.map(|value| match value {
             StringOrNumber::String(text) => text,
@@ -289,9 +294,9 @@ fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>
             .parse()
             .map(Some)
             .map_err(|_| serde::de::Error::custom(format!("not a count: {text:?}"))),
-        Some(StringOrNumber::Float(number)) => {
-            Err(serde::de::Error::custom(format!("not a whole count: {number}")))
-        }
+        Some(StringOrNumber::Float(number)) => Err(serde::de::Error::custom(format!(
+            "not a whole count: {number}"
+        ))),
     }
 }
 
@@ -334,16 +339,30 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored_and_unknown_strings_kept() {
-        let sa = decode(json!({"uuid": "a", "type": "IKEv3", "future_field": {"x": 1},
-            "ipsec": {"state": "Quantum", "offload_bytes": 5}}));
-        assert_eq!(sa.sa_type, Some(SecurityAssociationType::Other("IKEv3".into())));
-        assert_eq!(sa.ipsec.and_then(|ipsec| ipsec.state).as_deref(), Some("Quantum"));
+        let sa = decode(
+            json!({"uuid": "a", "type": "IKEv3", "future_field": {"x": 1},
+            "ipsec": {"state": "Quantum", "offload_bytes": 5}}),
+        );
+        assert_eq!(
+            sa.sa_type,
+            Some(SecurityAssociationType::Other("IKEv3".into()))
+        );
+        assert_eq!(
+            sa.ipsec.and_then(|ipsec| ipsec.state).as_deref(),
+            Some("Quantum")
+        );
     }
 
     #[test]
     fn type_matches_case_insensitively() {
-        assert_eq!(SecurityAssociationType::from("IPSEC"), SecurityAssociationType::Ipsec);
-        assert_eq!(SecurityAssociationType::from("Ike"), SecurityAssociationType::Ike);
+        assert_eq!(
+            SecurityAssociationType::from("IPSEC"),
+            SecurityAssociationType::Ipsec
+        );
+        assert_eq!(
+            SecurityAssociationType::from("Ike"),
+            SecurityAssociationType::Ike
+        );
     }
 
     #[test]
@@ -366,7 +385,11 @@ mod tests {
         };
         assert_eq!(version.release().as_deref(), Some("9.12.1"));
         assert!(!version.lacks_security_association_endpoint());
-        let old = ClusterVersion { generation: Some(9), major: Some(7), ..version };
+        let old = ClusterVersion {
+            generation: Some(9),
+            major: Some(7),
+            ..version
+        };
         assert!(old.lacks_security_association_endpoint());
     }
 }

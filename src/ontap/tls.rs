@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -75,22 +75,19 @@ pub fn client_tls_config(
 /// Roots from a PEM bundle when given, otherwise the system's trust store.
 fn trust_roots(ca_bundle_pem: Option<&[u8]>) -> Result<RootCertStore, OntapError> {
     let mut roots = RootCertStore::empty();
-    match ca_bundle_pem {
-        Some(pem) => {
-            for certificate in parse_certificates(pem, "CA bundle")? {
-                roots
-                    .add(certificate)
-                    .map_err(|error| OntapError::Config(format!("CA bundle: {error}")))?;
-            }
+    if let Some(pem) = ca_bundle_pem {
+        for certificate in parse_certificates(pem, "CA bundle")? {
+            roots
+                .add(certificate)
+                .map_err(|error| OntapError::Config(format!("CA bundle: {error}")))?;
         }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-            if added == 0 {
-                return Err(OntapError::Config(
-                    "no system trust roots found; give a CA bundle".into(),
-                ));
-            }
+    } else {
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+        if added == 0 {
+            return Err(OntapError::Config(
+                "no system trust roots found; give a CA bundle".into(),
+            ));
         }
     }
     Ok(roots)

@@ -10,6 +10,9 @@ use serde_json::json;
 
 use super::{simulator_from, simulator_with, trusted_config};
 
+/// A fault and a check of the error it must give.
+type Expectation = fn(&OntapError) -> bool;
+
 fn uuids(records: &[ontap_ipsec_operator::ontap::SecurityAssociation]) -> HashSet<String> {
     records.iter().map(|record| record.uuid.clone()).collect()
 }
@@ -50,7 +53,11 @@ async fn short_and_empty_pages_with_next_links_are_followed_to_the_end() {
         .expect("listing");
     assert_eq!(listing.records.len(), 600);
     assert_eq!(uuids(&listing.records).len(), 600, "no duplicates");
-    assert!(listing.pages > 600 / 37, "short pages mean more of them: {}", listing.pages);
+    assert!(
+        listing.pages > 600 / 37,
+        "short pages mean more of them: {}",
+        listing.pages
+    );
     simulator.shutdown().await;
 }
 
@@ -98,11 +105,12 @@ async fn selector_lists_become_ontap_filters() {
         .expect("listing")
         .records;
     assert!(!by_svm.is_empty());
-    assert!(by_svm.iter().all(|r| r
-        .svm
-        .as_ref()
-        .and_then(|s| s.name.as_ref())
-        .is_some_and(|name| svms.contains(name))));
+    assert!(by_svm.iter().all(|r| {
+        r.svm
+            .as_ref()
+            .and_then(|s| s.name.as_ref())
+            .is_some_and(|name| svms.contains(name))
+    }));
     simulator.shutdown().await;
 }
 
@@ -136,14 +144,22 @@ async fn realistic_records_decode_and_evaluate() {
     let ike = &listing.records[0];
     assert_eq!(ike.svm, None);
     let ike_state = ike.ike.clone().expect("ike");
-    assert_eq!(ike_state.version.as_deref(), Some("2"), "9.10 sends a string");
+    assert_eq!(
+        ike_state.version.as_deref(),
+        Some("2"),
+        "9.10 sends a string"
+    );
     assert_eq!(
         ike_state.initiator_spi.expect("spi").as_str(),
         "1a2b3c4d5e6f7081"
     );
     assert_eq!(health::ready(ike).status, health::Health::True);
     let ipsec = &listing.records[1];
-    let inbound = ipsec.ipsec.clone().and_then(|i| i.inbound).expect("inbound");
+    let inbound = ipsec
+        .ipsec
+        .clone()
+        .and_then(|i| i.inbound)
+        .expect("inbound");
     assert_eq!(inbound.spi.expect("spi").as_str(), "c0ffee01");
     assert!(inbound.bytes.expect("bytes") >= 10, "counters only grow");
     assert_eq!(health::ready(ipsec).reason, "Installed");
@@ -164,8 +180,14 @@ async fn counters_grow_between_polls() {
             .filter_map(|r| r.ipsec.as_ref()?.inbound.as_ref()?.bytes)
             .sum::<u64>()
     };
-    let first = client.security_associations(&Selector::default()).await.expect("first");
-    let second = client.security_associations(&Selector::default()).await.expect("second");
+    let first = client
+        .security_associations(&Selector::default())
+        .await
+        .expect("first");
+    let second = client
+        .security_associations(&Selector::default())
+        .await
+        .expect("second");
     assert!(bytes(&second.records) > bytes(&first.records));
     simulator.shutdown().await;
 }
@@ -179,7 +201,10 @@ async fn wrong_password_is_unauthorized() {
         .await
         .expect_err("rejected");
     assert!(matches!(error, OntapError::Unauthorized { .. }), "{error}");
-    assert!(error.to_string().contains("User is not authorized"), "{error}");
+    assert!(
+        error.to_string().contains("User is not authorized"),
+        "{error}"
+    );
     simulator.shutdown().await;
 }
 
@@ -187,22 +212,31 @@ async fn wrong_password_is_unauthorized() {
 async fn each_ontap_error_maps_to_its_typed_error() {
     let (simulator, client) = simulator_with(sim::generate(1, 2)).await;
     let state = simulator.state();
-    let cases: Vec<(Fault, fn(&OntapError) -> bool)> = vec![
-        (Fault::error_with(403, "6", "not authorized for that command"), |e| {
-            matches!(e, OntapError::Forbidden { .. })
-        }),
-        (Fault::error_with(404, "4", "entry doesn't exist"), |e| {
-            matches!(e, OntapError::NotFound { code, .. } if code == "4")
-        }),
-        (Fault::error_with(400, "262179", "Unexpected argument \"x\"."), |e| {
-            matches!(e, OntapError::Api { status: 400, code, .. } if code == "262179")
-        }),
+    let cases: Vec<(Fault, Expectation)> = vec![
+        (
+            Fault::error_with(403, "6", "not authorized for that command"),
+            |e| matches!(e, OntapError::Forbidden { .. }),
+        ),
+        (
+            Fault::error_with(404, "4", "entry doesn't exist"),
+            |e| matches!(e, OntapError::NotFound { code, .. } if code == "4"),
+        ),
+        (
+            Fault::error_with(400, "262179", "Unexpected argument \"x\"."),
+            |e| matches!(e, OntapError::Api { status: 400, code, .. } if code == "262179"),
+        ),
         (Fault::error(503), |e| {
             matches!(e, OntapError::Api { status: 503, .. }) && e.is_transient()
         }),
-        (Fault::unauthorized(), |e| matches!(e, OntapError::Unauthorized { .. })),
-        (Fault::malformed_json(), |e| matches!(e, OntapError::Decode { .. })),
-        (Fault::drop_connection(), |e| matches!(e, OntapError::Transport { .. })),
+        (Fault::unauthorized(), |e| {
+            matches!(e, OntapError::Unauthorized { .. })
+        }),
+        (Fault::malformed_json(), |e| {
+            matches!(e, OntapError::Decode { .. })
+        }),
+        (Fault::drop_connection(), |e| {
+            matches!(e, OntapError::Transport { .. })
+        }),
     ];
     for (fault, expected) in cases {
         state.set_fault(fault.clone()).expect("fault accepted");
@@ -242,9 +276,17 @@ async fn a_missing_endpoint_on_old_releases_is_code_3() {
         .security_associations(&Selector::default())
         .await
         .expect_err("absent before 9.8");
-    assert!(matches!(&error, OntapError::NotFound { code, .. } if code == "3"), "{error}");
+    assert!(
+        matches!(&error, OntapError::NotFound { code, .. } if code == "3"),
+        "{error}"
+    );
     let identity = client.cluster().await.expect("cluster");
-    assert!(identity.version.expect("version").lacks_security_association_endpoint());
+    assert!(
+        identity
+            .version
+            .expect("version")
+            .lacks_security_association_endpoint()
+    );
     simulator.shutdown().await;
 }
 
@@ -254,7 +296,10 @@ async fn an_untrusted_certificate_is_refused() {
     let mut config = trusted_config(&simulator, sim::DEFAULT_PASSWORD);
     config.tls.ca_bundle_pem = None;
     let client = OntapClient::new(config).expect("client");
-    let error = client.cluster().await.expect_err("system roots do not trust the simulator");
+    let error = client
+        .cluster()
+        .await
+        .expect_err("system roots do not trust the simulator");
     assert!(matches!(error, OntapError::Tls { .. }), "{error}");
     simulator.shutdown().await;
 }
@@ -330,4 +375,3 @@ async fn the_password_never_appears_in_errors_or_debug_output() {
     assert!(!text.contains("s3cr3t-passw0rd"), "{text}");
     simulator.shutdown().await;
 }
-

@@ -23,6 +23,7 @@ pub async fn simulator_from(config: SimulatorConfig) -> (RunningSimulator, Ontap
     (simulator, client)
 }
 
+#[must_use]
 pub fn trusted_config(simulator: &RunningSimulator, password: &str) -> ClientConfig {
     let mut config = ClientConfig::new(
         &simulator.base_url(),

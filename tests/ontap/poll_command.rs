@@ -69,12 +69,23 @@ async fn poll_prints_one_table_row_per_sa_with_its_health() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("TYPE"), "{text}");
-    for header in ["NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY"] {
+    for header in [
+        "NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY",
+    ] {
         assert!(lines[0].contains(header), "{text}");
     }
-    assert!(lines[1].contains("established") && lines[1].ends_with("True"), "{text}");
-    assert!(lines[2].contains("installed") && lines[2].ends_with("True"), "{text}");
-    assert!(lines[3].contains("fd00::9") && lines[3].ends_with("False"), "{text}");
+    assert!(
+        lines[1].contains("established") && lines[1].ends_with("True"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("installed") && lines[2].ends_with("True"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("fd00::9") && lines[3].ends_with("False"),
+        "{text}"
+    );
     poll.simulator.shutdown().await;
 }
 
@@ -90,7 +101,11 @@ async fn poll_json_output_carries_health_and_reason() {
     assert_eq!(rows[2]["reason"], "Connecting");
     assert_eq!(rows[0]["svm"], "vs0");
     let yaml = poll.run(&["--ca-file", &poll.ca(), "-o", "yaml"]);
-    assert!(stdout(&yaml).contains("reason: Connecting"), "{}", stdout(&yaml));
+    assert!(
+        stdout(&yaml).contains("reason: Connecting"),
+        "{}",
+        stdout(&yaml)
+    );
     poll.simulator.shutdown().await;
 }
 
@@ -132,12 +147,22 @@ async fn poll_reports_a_wrong_password_clearly() {
     let poll = Poll::start(fixture()).await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_ontap-ipsec-operator"));
     let output = command
-        .args(["poll", "--endpoint", &poll.simulator.base_url(), "--username", "admin"])
+        .args([
+            "poll",
+            "--endpoint",
+            &poll.simulator.base_url(),
+            "--username",
+            "admin",
+        ])
         .args(["--ca-file", &poll.ca()])
         .env("ONTAP_PASSWORD", "wrong")
         .output()
         .expect("poll runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("rejected the credentials"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("rejected the credentials"),
+        "{}",
+        stderr(&output)
+    );
     poll.simulator.shutdown().await;
 }

@@ -3,9 +3,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::{Api, ResourceExt as _};
+use kube::Api;
 use ontap_ipsec_operator::leader::{LEASE_DURATION_SECONDS, LEASE_NAME};
 use ontap_ipsec_operator::sim;
 use serde_json::json;
@@ -16,7 +15,14 @@ use crate::support::wait;
 
 async fn holder(harness: &Harness) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(harness.client.clone(), harness.ns());
-    leases.get_opt(LEASE_NAME).await.ok().flatten()?.spec?.holder_identity.filter(|h| !h.is_empty())
+    leases
+        .get_opt(LEASE_NAME)
+        .await
+        .ok()
+        .flatten()?
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
 }
 
 async fn writes(operator: &OperatorProcess) -> f64 {
@@ -47,7 +53,10 @@ async fn only_the_leader_writes_and_a_standby_takes_over_after_the_leader_is_kil
     let harness = Harness::new("leader", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let mut first = OperatorProcess::start(harness.ns(), "replica-a", true);
-    wait::until(WAIT, "a leader", || async { holder(&harness).await.is_some() }).await;
+    wait::until(WAIT, "a leader", || async {
+        holder(&harness).await.is_some()
+    })
+    .await;
     let second = OperatorProcess::start(harness.ns(), "replica-b", true);
     first.wait_ready().await;
     second.wait_ready().await;
@@ -55,24 +64,44 @@ async fn only_the_leader_writes_and_a_standby_takes_over_after_the_leader_is_kil
     let leader_name = holder(&harness).await.expect("held");
     assert_eq!(leader_name, "replica-a");
     assert!(writes(&first).await > 0.0);
-    assert_eq!(writes(&second).await, 0.0, "the standby writes nothing");
-    assert_eq!(sample(&second.metrics().await, "ontap_ipsec_cluster_reachable", &[]), None, "the standby does not poll");
+    assert!(writes(&second).await < 0.5, "the standby writes nothing");
+    assert_eq!(
+        sample(
+            &second.metrics().await,
+            "ontap_ipsec_cluster_reachable",
+            &[]
+        ),
+        None,
+        "the standby does not poll"
+    );
 
     first.kill();
     let killed = Instant::now();
-    wait::until(Duration::from_secs(LEASE_DURATION_SECONDS * 3), "the standby takes over", || async {
-        holder(&harness).await.as_deref() == Some("replica-b")
-    })
+    wait::until(
+        Duration::from_secs(LEASE_DURATION_SECONDS * 3),
+        "the standby takes over",
+        || async { holder(&harness).await.as_deref() == Some("replica-b") },
+    )
     .await;
     let takeover = killed.elapsed();
-    assert!(takeover <= Duration::from_secs(LEASE_DURATION_SECONDS + 10), "took over in {takeover:?}");
+    assert!(
+        takeover <= Duration::from_secs(LEASE_DURATION_SECONDS + 10),
+        "took over in {takeover:?}"
+    );
     let state = harness.simulator().state();
     let removed = records[0]["uuid"].as_str().expect("uuid");
     state.remove_record(removed).expect("removed");
-    state.rekey_record(records[1]["uuid"].as_str().expect("uuid")).expect("rekeyed");
+    state
+        .rekey_record(records[1]["uuid"].as_str().expect("uuid"))
+        .expect("rekeyed");
     harness.refresh(CLUSTER).await;
     wait::until(WAIT, "the new leader mirrors", || async {
-        let names: Vec<String> = harness.list_mirrored().await.iter().map(|i| i.name_any()).collect();
+        let names: Vec<String> = harness
+            .list_mirrored()
+            .await
+            .iter()
+            .map(kube::ResourceExt::name_any)
+            .collect();
         names.len() == records.len() - 1 && !names.iter().any(|n| n.ends_with(removed))
     })
     .await;
@@ -87,7 +116,10 @@ async fn sigterm_makes_the_leader_release_the_lease_and_exit_within_seconds() {
     let harness = Harness::new("sigterm", sim::generate(1, 1)).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let mut leader = OperatorProcess::start(harness.ns(), "leaving", true);
-    wait::until(WAIT, "leader", || async { holder(&harness).await.as_deref() == Some("leaving") }).await;
+    wait::until(WAIT, "leader", || async {
+        holder(&harness).await.as_deref() == Some("leaving")
+    })
+    .await;
     let mut standby = OperatorProcess::start(harness.ns(), "staying", true);
     standby.wait_ready().await;
     harness.wait_for_mirror(2).await;
@@ -99,11 +131,17 @@ async fn sigterm_makes_the_leader_release_the_lease_and_exit_within_seconds() {
     })
     .await;
     // The standby notices at its next look, within one lease duration.
-    wait::until(Duration::from_secs(LEASE_DURATION_SECONDS + 5), "the standby holds the lease", || async {
-        holder(&harness).await.as_deref() == Some("staying")
-    })
+    wait::until(
+        Duration::from_secs(LEASE_DURATION_SECONDS + 5),
+        "the standby holds the lease",
+        || async { holder(&harness).await.as_deref() == Some("staying") },
+    )
     .await;
-    assert!(leader.log_text().contains("lease released"), "{}", leader.log_text());
+    assert!(
+        leader.log_text().contains("lease released"),
+        "{}",
+        leader.log_text()
+    );
     standby.terminate();
     harness.finish().await;
 }

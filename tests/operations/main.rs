@@ -1,5 +1,7 @@
 //! Running it in production: metrics, health endpoints and leader election, with the operator
 //! as a real process against the control plane and `ontap-sim`.
+// End-to-end scenarios read best as one story each.
+#![allow(clippy::too_many_lines)]
 
 #[path = "../support/mod.rs"]
 mod support;

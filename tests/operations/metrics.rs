@@ -12,17 +12,37 @@ use crate::support::wait;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_hold_one_up_series_per_sa_with_its_state_and_follow_the_simulator() {
     let records = sim::generate(1, 3);
-    let down = records.iter().find(|r| r["type"] == "ike").expect("ike")["uuid"].as_str().expect("uuid").to_owned();
-    let gone = records.iter().find(|r| r["type"] == "ipsec").expect("ipsec")["uuid"].as_str().expect("uuid").to_owned();
+    let down = records.iter().find(|r| r["type"] == "ike").expect("ike")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let gone = records
+        .iter()
+        .find(|r| r["type"] == "ipsec")
+        .expect("ipsec")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
     let mut harness = Harness::new("metrics", records.clone()).await;
-    harness.simulator().state().patch_record(&down, &json!({"ike": {"state": "connecting"}})).expect("patched");
+    harness
+        .simulator()
+        .state()
+        .patch_record(&down, &json!({"ike": {"state": "connecting"}}))
+        .expect("patched");
     harness.create_cluster(CLUSTER, json!({})).await;
     let operator = OperatorProcess::start(harness.ns(), "solo", false);
-    assert!(matches!(operator.get("/healthz").await, None | Some((200, _))));
+    assert!(matches!(
+        operator.get("/healthz").await,
+        None | Some((200, _))
+    ));
     operator.wait_ready().await;
     let ns = harness.ns().to_owned();
     wait::until(WAIT, "one sa_up series per SA", || async {
-        count(&operator.metrics().await, "ontap_ipsec_sa_up", ("namespace", &ns)) == records.len()
+        count(
+            &operator.metrics().await,
+            "ontap_ipsec_sa_up",
+            ("namespace", &ns),
+        ) == records.len()
     })
     .await;
     let text = operator.metrics().await;
@@ -30,33 +50,87 @@ async fn metrics_hold_one_up_series_per_sa_with_its_state_and_follow_the_simulat
         let uuid = record["uuid"].as_str().expect("uuid");
         let name = format!("{CLUSTER}-{uuid}");
         let expected = if uuid == down { 0.0 } else { 1.0 };
-        assert_eq!(sample(&text, "ontap_ipsec_sa_up", &[("name", &name)]), Some(expected), "{name}");
+        assert_eq!(
+            sample(&text, "ontap_ipsec_sa_up", &[("name", &name)]),
+            Some(expected),
+            "{name}"
+        );
     }
-    assert_eq!(sample(&text, "ontap_ipsec_cluster_reachable", &[("namespace", &ns)]), Some(1.0));
-    assert!(sample(&text, "ontap_ipsec_last_successful_poll_timestamp_seconds", &[("namespace", &ns)]).is_some());
-    assert!(sample(&text, "ontap_ipsec_ontap_requests_total", &[("namespace", &ns), ("status", "200")]).is_some_and(|n| n >= 1.0));
-    assert!(text.contains("ontap_ipsec_poll_duration_seconds_bucket{"), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "ontap_ipsec_cluster_reachable",
+            &[("namespace", &ns)]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &text,
+            "ontap_ipsec_last_successful_poll_timestamp_seconds",
+            &[("namespace", &ns)]
+        )
+        .is_some()
+    );
+    assert!(
+        sample(
+            &text,
+            "ontap_ipsec_ontap_requests_total",
+            &[("namespace", &ns), ("status", "200")]
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    assert!(
+        text.contains("ontap_ipsec_poll_duration_seconds_bucket{"),
+        "{text}"
+    );
     let gone_name = format!("{CLUSTER}-{gone}");
-    let bytes = |text: &str| sample(text, "ontap_ipsec_sa_bytes_total", &[("name", &gone_name), ("direction", "inbound")]);
+    let bytes = |text: &str| {
+        sample(
+            text,
+            "ontap_ipsec_sa_bytes_total",
+            &[("name", &gone_name), ("direction", "inbound")],
+        )
+    };
     let first = bytes(&text).expect("counter exported");
     harness.refresh(CLUSTER).await;
-    wait::until(WAIT, "counters grow", || async { bytes(&operator.metrics().await).is_some_and(|b| b > first) }).await;
+    wait::until(WAIT, "counters grow", || async {
+        bytes(&operator.metrics().await).is_some_and(|b| b > first)
+    })
+    .await;
 
-    harness.simulator().state().remove_record(&gone).expect("removed");
+    harness
+        .simulator()
+        .state()
+        .remove_record(&gone)
+        .expect("removed");
     harness.refresh(CLUSTER).await;
     wait::until(WAIT, "series of a removed SA are gone", || async {
         let text = operator.metrics().await;
-        count(&text, "ontap_ipsec_sa_up", ("name", &gone_name)) == 0 && count(&text, "ontap_ipsec_sa_bytes_total", ("name", &gone_name)) == 0
+        count(&text, "ontap_ipsec_sa_up", ("name", &gone_name)) == 0
+            && count(&text, "ontap_ipsec_sa_bytes_total", ("name", &gone_name)) == 0
     })
     .await;
 
-    harness.simulator.take().expect("simulator").shutdown().await;
+    harness
+        .simulator
+        .take()
+        .expect("simulator")
+        .shutdown()
+        .await;
     harness.refresh(CLUSTER).await;
     wait::until(WAIT, "reachability drops", || async {
-        sample(&operator.metrics().await, "ontap_ipsec_cluster_reachable", &[("namespace", &ns)]) == Some(0.0)
+        sample(
+            &operator.metrics().await,
+            "ontap_ipsec_cluster_reachable",
+            &[("namespace", &ns)],
+        ) == Some(0.0)
     })
     .await;
-    assert!(!operator.log_text().contains(sim::DEFAULT_PASSWORD), "no credential in the logs");
+    assert!(
+        !operator.log_text().contains(sim::DEFAULT_PASSWORD),
+        "no credential in the logs"
+    );
     drop(operator);
     harness.finish().await;
 }
@@ -70,7 +144,11 @@ async fn health_endpoints_answer_and_readyz_waits_for_the_caches() {
     })
     .await;
     operator.wait_ready().await;
-    assert!(operator.log_text().contains("mirrored objects cached"), "{}", operator.log_text());
+    assert!(
+        operator.log_text().contains("mirrored objects cached"),
+        "{}",
+        operator.log_text()
+    );
     drop(operator);
     harness.finish().await;
 }

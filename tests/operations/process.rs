@@ -27,11 +27,21 @@ impl OperatorProcess {
         if leader_elect {
             extra = vec!["--leader-elect", "--lease-namespace", namespace];
         }
-        Self::start_with_kubeconfig(namespace, identity, &k8s::default_admin_kubeconfig_path(), &extra)
+        Self::start_with_kubeconfig(
+            namespace,
+            identity,
+            &k8s::default_admin_kubeconfig_path(),
+            &extra,
+        )
     }
 
     /// Starts `ontap-ipsec-operator run --namespace NAMESPACE EXTRA...` with `kubeconfig`.
-    pub fn start_with_kubeconfig(namespace: &str, identity: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Self {
+    pub fn start_with_kubeconfig(
+        namespace: &str,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
         let metrics_port = free_port();
         let log_dir = k8s::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
@@ -48,7 +58,11 @@ impl OperatorProcess {
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
         let child = command.spawn().expect("operator starts");
-        Self { child, metrics_port, log }
+        Self {
+            child,
+            metrics_port,
+            log,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
@@ -60,7 +74,10 @@ impl OperatorProcess {
     }
 
     pub async fn metrics(&self) -> String {
-        self.get("/metrics").await.map(|(_, text)| text).unwrap_or_default()
+        self.get("/metrics")
+            .await
+            .map(|(_, text)| text)
+            .unwrap_or_default()
     }
 
     pub async fn wait_ready(&self) {
@@ -74,10 +91,17 @@ impl OperatorProcess {
     pub fn terminate(&mut self) -> Duration {
         let started = std::time::Instant::now();
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
         let exit = self.child.wait().expect("operator exits");
-        assert!(exit.success(), "clean exit after SIGTERM: {exit:?}; log {}", self.log.display());
+        assert!(
+            exit.success(),
+            "clean exit after SIGTERM: {exit:?}; log {}",
+            self.log.display()
+        );
         started.elapsed()
     }
 
@@ -101,7 +125,11 @@ impl Drop for OperatorProcess {
 pub fn sample(text: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|line| line.starts_with(&format!("{metric}{{")))
-        .find(|line| labels.iter().all(|(key, value)| line.contains(&format!("{key}=\"{value}\""))))
+        .find(|line| {
+            labels
+                .iter()
+                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+        })
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
 }

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt as _};
 use ontap_ipsec_operator::controller::apply::WriteCounter;
 use ontap_ipsec_operator::controller::{self, RunOptions};
 use ontap_ipsec_operator::crd::{
-    find_condition, IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION,
+    IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
 use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
 use serde_json::json;
@@ -46,19 +46,39 @@ impl Harness {
     pub async fn new(prefix: &str, records: Vec<serde_json::Value>) -> Self {
         let client = k8s::client().await;
         CRDS.get_or_init(|| async {
-            let output = k8s::kubectl(["apply", "--server-side", "--force-conflicts", "-f", "crds/crds.yaml"]);
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-            let established = k8s::kubectl([
-                "wait", "--for=condition=Established", "--timeout=60s",
-                "crd/ontapclusters.ontap-ipsec.dev", "crd/ipsecsecurityassociations.ontap-ipsec.dev",
+            let output = k8s::kubectl([
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                "crds/crds.yaml",
             ]);
-            assert!(established.status.success(), "{}", String::from_utf8_lossy(&established.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let established = k8s::kubectl([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/ontapclusters.ontap-ipsec.dev",
+                "crd/ipsecsecurityassociations.ontap-ipsec.dev",
+            ]);
+            assert!(
+                established.status.success(),
+                "{}",
+                String::from_utf8_lossy(&established.stderr)
+            );
         })
         .await;
         let namespace = TestNamespace::create(&client, prefix).await;
-        let simulator = sim::start(SimulatorConfig { records, ..SimulatorConfig::default() })
-            .await
-            .expect("simulator starts");
+        let simulator = sim::start(SimulatorConfig {
+            records,
+            ..SimulatorConfig::default()
+        })
+        .await
+        .expect("simulator starts");
         let harness = Self {
             client,
             namespace,
@@ -66,7 +86,15 @@ impl Harness {
             writes: Arc::default(),
             operator: None,
         };
-        harness.put_secret(CREDENTIALS, &[("username", sim::DEFAULT_USERNAME), ("password", sim::DEFAULT_PASSWORD)]).await;
+        harness
+            .put_secret(
+                CREDENTIALS,
+                &[
+                    ("username", sim::DEFAULT_USERNAME),
+                    ("password", sim::DEFAULT_PASSWORD),
+                ],
+            )
+            .await;
         let ca = harness.simulator().certificate_pem();
         harness.put_secret(CA, &[("ca.crt", &ca)]).await;
         harness
@@ -74,7 +102,11 @@ impl Harness {
 
     /// A namespace, Secrets, an OntapCluster with `spec` merged over the defaults, and the
     /// controller running.
-    pub async fn start(prefix: &str, records: Vec<serde_json::Value>, spec: serde_json::Value) -> Self {
+    pub async fn start(
+        prefix: &str,
+        records: Vec<serde_json::Value>,
+        spec: serde_json::Value,
+    ) -> Self {
         let mut harness = Self::new(prefix, records).await;
         harness.create_cluster(CLUSTER, spec).await;
         harness.start_operator();
@@ -99,7 +131,10 @@ impl Harness {
 
     pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
         let secret = Secret {
-            metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
             data: Some(
                 data.iter()
                     .map(|(key, value)| ((*key).to_owned(), ByteString(value.as_bytes().to_vec())))
@@ -108,14 +143,18 @@ impl Harness {
             ..Secret::default()
         };
         let api: Api<Secret> = Api::namespaced(self.client.clone(), self.ns());
-        api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&secret))
-            .await
-            .expect("secret applied");
+        api.patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .expect("secret applied");
     }
 
     /// The default spec points at the simulator with its CA, polls every 10 s and never
     /// writes counters; `overrides` replace top-level spec fields.
-    pub fn spec(&self, overrides: serde_json::Value) -> serde_json::Value {
+    pub fn spec(&self, overrides: &serde_json::Value) -> serde_json::Value {
         let mut spec = json!({
             "endpoint": self.simulator().base_url(),
             "credentialsSecretRef": {"name": CREDENTIALS},
@@ -136,10 +175,13 @@ impl Harness {
             "apiVersion": "ontap-ipsec.dev/v1alpha1",
             "kind": "OntapCluster",
             "metadata": {"name": name},
-            "spec": self.spec(overrides),
+            "spec": self.spec(&overrides),
         }))
         .expect("valid OntapCluster");
-        self.clusters().create(&PostParams::default(), &object).await.expect("OntapCluster created")
+        self.clusters()
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("OntapCluster created")
     }
 
     pub fn start_operator(&mut self) {
@@ -169,7 +211,13 @@ impl Harness {
 
     /// Asks for an immediate poll through the refresh annotation.
     pub async fn refresh(&self, name: &str) {
-        let value = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        let value = format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
         let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: value}}});
         self.clusters()
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -178,7 +226,11 @@ impl Harness {
     }
 
     pub async fn list_mirrored(&self) -> Vec<IpsecSecurityAssociation> {
-        self.mirrored().list(&ListParams::default()).await.expect("list").items
+        self.mirrored()
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
     }
 
     /// Waits until exactly `count` objects are mirrored, each with a `Ready` condition.
@@ -187,7 +239,9 @@ impl Harness {
             let items = self.list_mirrored().await;
             items.len() == count
                 && items.iter().all(|item| {
-                    item.status.as_ref().is_some_and(|s| find_condition(&s.conditions, "Ready").is_some())
+                    item.status
+                        .as_ref()
+                        .is_some_and(|s| find_condition(&s.conditions, "Ready").is_some())
                 })
         })
         .await;
@@ -201,11 +255,21 @@ impl Harness {
         Some((condition.status, condition.reason))
     }
 
-    pub async fn wait_cluster_condition(&self, name: &str, type_: &str, status: &str, reason: &str) {
-        wait::until(WAIT, &format!("{name} {type_}={status} ({reason})"), || async {
-            self.cluster_condition(name, type_).await
-                == Some((status.to_owned(), reason.to_owned()))
-        })
+    pub async fn wait_cluster_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) {
+        wait::until(
+            WAIT,
+            &format!("{name} {type_}={status} ({reason})"),
+            || async {
+                self.cluster_condition(name, type_).await
+                    == Some((status.to_owned(), reason.to_owned()))
+            },
+        )
         .await;
     }
 
@@ -224,8 +288,17 @@ impl Harness {
             .iter()
             .map(|item| (item.name_any(), item.resource_version().unwrap_or_default()))
             .collect();
-        for cluster in self.clusters().list(&ListParams::default()).await.expect("list").items {
-            versions.insert(format!("cluster/{}", cluster.name_any()), cluster.resource_version().unwrap_or_default());
+        for cluster in self
+            .clusters()
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+        {
+            versions.insert(
+                format!("cluster/{}", cluster.name_any()),
+                cluster.resource_version().unwrap_or_default(),
+            );
         }
         versions
     }
@@ -233,14 +306,19 @@ impl Harness {
     /// Waits until the simulator has served `polls` more collection listings (first pages).
     pub async fn wait_for_polls(&self, polls: u64) {
         let start = self.simulator().state().request_count();
-        wait::until(WAIT + Duration::from_secs(20 * polls), &format!("{polls} more polls"), || async {
-            self.simulator().state().request_count() >= start + polls
-        })
+        wait::until(
+            WAIT + Duration::from_secs(20 * polls),
+            &format!("{polls} more polls"),
+            || async { self.simulator().state().request_count() >= start + polls },
+        )
         .await;
     }
 
     pub async fn delete_cluster(&self, name: &str) {
-        self.clusters().delete(name, &DeleteParams::background()).await.expect("deleted");
+        self.clusters()
+            .delete(name, &DeleteParams::background())
+            .await
+            .expect("deleted");
     }
 
     pub async fn finish(mut self) {

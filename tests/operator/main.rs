@@ -1,4 +1,6 @@
 //! The operator against the real control plane, with `ontap-sim` over HTTPS.
+// End-to-end scenarios read best as one story each.
+#![allow(clippy::too_many_lines)]
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -31,48 +31,106 @@ async fn creating_an_ontap_cluster_mirrors_every_sa_with_names_labels_owner_and_
     let cluster = harness.clusters().get(CLUSTER).await.expect("cluster");
     for record in &records {
         let name = format!("{CLUSTER}-{}", uuid_of(record));
-        let item = items.iter().find(|i| i.name_any() == name).unwrap_or_else(|| panic!("{name} mirrored"));
+        let item = items
+            .iter()
+            .find(|i| i.name_any() == name)
+            .unwrap_or_else(|| panic!("{name} mirrored"));
         assert_eq!(item.spec.uuid, uuid_of(record));
         assert_eq!(item.spec.cluster_ref.name, CLUSTER);
         let labels = item.labels();
         assert_eq!(labels["ontap-ipsec.dev/cluster"], CLUSTER);
-        assert_eq!(labels["ontap-ipsec.dev/type"], record["type"].as_str().expect("type"));
-        assert_eq!(labels["app.kubernetes.io/managed-by"], "ontap-ipsec-operator");
+        assert_eq!(
+            labels["ontap-ipsec.dev/type"],
+            record["type"].as_str().expect("type")
+        );
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            "ontap-ipsec-operator"
+        );
         let owner = &item.owner_references()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("OntapCluster", cluster.uid().expect("uid").as_str()));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("OntapCluster", cluster.uid().expect("uid").as_str())
+        );
         let status = item.status.clone().expect("status");
-        assert_eq!(status.remote_address.as_deref(), record["remote_address"].as_str());
-        assert_eq!(status.node.and_then(|n| n.name).as_deref(), record["node"]["name"].as_str());
-        assert_eq!(find_condition(&status.conditions, "Ready").expect("ready").status, "True");
+        assert_eq!(
+            status.remote_address.as_deref(),
+            record["remote_address"].as_str()
+        );
+        assert_eq!(
+            status.node.and_then(|n| n.name).as_deref(),
+            record["node"]["name"].as_str()
+        );
+        assert_eq!(
+            find_condition(&status.conditions, "Ready")
+                .expect("ready")
+                .status,
+            "True"
+        );
     }
-    harness.wait_cluster_condition(CLUSTER, "Ready", "True", "Synced").await;
-    harness.wait_cluster_condition(CLUSTER, "TunnelsHealthy", "True", "AllTunnelsUp").await;
-    let status = harness.clusters().get(CLUSTER).await.expect("cluster").status.expect("status");
+    harness
+        .wait_cluster_condition(CLUSTER, "Ready", "True", "Synced")
+        .await;
+    harness
+        .wait_cluster_condition(CLUSTER, "TunnelsHealthy", "True", "AllTunnelsUp")
+        .await;
+    let status = harness
+        .clusters()
+        .get(CLUSTER)
+        .await
+        .expect("cluster")
+        .status
+        .expect("status");
     let counts = status.security_associations.expect("counts");
     let total = i64::try_from(records.len()).expect("small");
-    assert_eq!((counts.total, counts.ready, counts.not_ready), (total, total, 0));
-    assert_eq!(status.ontap.and_then(|o| o.version).as_deref(), Some("9.14.1"));
+    assert_eq!(
+        (counts.total, counts.ready, counts.not_ready),
+        (total, total, 0)
+    );
+    assert_eq!(
+        status.ontap.and_then(|o| o.version).as_deref(),
+        Some("9.14.1")
+    );
 
     let wide = k8s::kubectl(["get", "ipsecsa", "-n", harness.ns(), "-o", "wide"]);
     let table = text(&wide);
     let header = table.lines().next().expect("header");
-    for column in ["NAME", "TYPE", "NODE", "LOCAL", "REMOTE", "POLICY", "STATE", "READY", "AGE", "SVM", "CIPHER"] {
+    for column in [
+        "NAME", "TYPE", "NODE", "LOCAL", "REMOTE", "POLICY", "STATE", "READY", "AGE", "SVM",
+        "CIPHER",
+    ] {
         assert!(header.contains(column), "{table}");
     }
     let first = &records[0];
-    let row = table.lines().find(|l| l.contains(&uuid_of(first))).expect("row");
-    assert!(row.contains(first["remote_address"].as_str().expect("remote")), "{row}");
+    let row = table
+        .lines()
+        .find(|l| l.contains(&uuid_of(first)))
+        .expect("row");
+    assert!(
+        row.contains(first["remote_address"].as_str().expect("remote")),
+        "{row}"
+    );
     assert!(row.contains("True"), "{row}");
     let category = text(&k8s::kubectl(["get", "ontap-ipsec", "-n", harness.ns()]));
-    assert!(category.contains("ontapcluster.ontap-ipsec.dev/prod"), "{category}");
-    assert!(category.contains("ipsecsecurityassociation.ontap-ipsec.dev/prod-"), "{category}");
+    assert!(
+        category.contains("ontapcluster.ontap-ipsec.dev/prod"),
+        "{category}"
+    );
+    assert!(
+        category.contains("ipsecsecurityassociation.ontap-ipsec.dev/prod-"),
+        "{category}"
+    );
     harness.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_up() {
     let records = sim::generate(1, 2);
-    let ike = records.iter().find(|r| r["type"] == "ike").expect("an IKE SA").clone();
+    let ike = records
+        .iter()
+        .find(|r| r["type"] == "ike")
+        .expect("an IKE SA")
+        .clone();
     let harness = Harness::start("state", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let name = format!("{CLUSTER}-{}", uuid_of(&ike));
@@ -85,16 +143,46 @@ async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_u
         harness.sa_ready(&name).await == Some(("False".into(), "Connecting".into()))
     })
     .await;
-    assert!(took <= Duration::from_secs(2 * 11 + 5), "within two poll intervals, took {took:?}");
-    harness.wait_cluster_condition(CLUSTER, "TunnelsHealthy", "False", "TunnelsDown").await;
-    let peers = harness.clusters().get(CLUSTER).await.expect("c").status.expect("s").unhealthy_peers;
+    assert!(
+        took <= Duration::from_secs(2 * 11 + 5),
+        "within two poll intervals, took {took:?}"
+    );
+    harness
+        .wait_cluster_condition(CLUSTER, "TunnelsHealthy", "False", "TunnelsDown")
+        .await;
+    let peers = harness
+        .clusters()
+        .get(CLUSTER)
+        .await
+        .expect("c")
+        .status
+        .expect("s")
+        .unhealthy_peers;
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].reason, "Connecting");
 
-    let timed_out = k8s::kubectl(["wait", "--for=condition=Ready", "--timeout=3s", "-n", harness.ns(), &format!("ipsecsa/{name}")]);
-    assert!(!timed_out.status.success(), "still down: {}", text(&timed_out));
+    let timed_out = k8s::kubectl([
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=3s",
+        "-n",
+        harness.ns(),
+        &format!("ipsecsa/{name}"),
+    ]);
+    assert!(
+        !timed_out.status.success(),
+        "still down: {}",
+        text(&timed_out)
+    );
     let mut waiter = k8s::kubectl_command();
-    waiter.args(["wait", "--for=condition=Ready", "--timeout=60s", "-n", harness.ns(), &format!("ipsecsa/{name}")]);
+    waiter.args([
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "-n",
+        harness.ns(),
+        &format!("ipsecsa/{name}"),
+    ]);
     let waiting = tokio::task::spawn_blocking(move || waiter.output().expect("kubectl runs"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     harness
@@ -104,7 +192,9 @@ async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_u
         .expect("patched");
     let came_up = waiting.await.expect("joined");
     assert!(came_up.status.success(), "{}", text(&came_up));
-    harness.wait_cluster_condition(CLUSTER, "TunnelsHealthy", "True", "AllTunnelsUp").await;
+    harness
+        .wait_cluster_condition(CLUSTER, "TunnelsHealthy", "True", "AllTunnelsUp")
+        .await;
     harness.finish().await;
 }
 
@@ -120,7 +210,12 @@ async fn an_sa_removed_from_ontap_is_deleted_and_a_rekey_replaces_the_object() {
     let replacement = state.rekey_record(&rekeyed).expect("rekeyed");
     harness.refresh(CLUSTER).await;
     wait::until(WAIT, "prune and rekey", || async {
-        let names: Vec<String> = harness.list_mirrored().await.iter().map(|i| i.name_any()).collect();
+        let names: Vec<String> = harness
+            .list_mirrored()
+            .await
+            .iter()
+            .map(kube::ResourceExt::name_any)
+            .collect();
         names.len() == records.len() - 1
             && !names.contains(&format!("{CLUSTER}-{removed}"))
             && !names.contains(&format!("{CLUSTER}-{rekeyed}"))
