@@ -64,6 +64,9 @@ struct RunArgs {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Benchmark baseline only: server-side apply every object on every poll.
+    #[arg(long, hide = true)]
+    bench_apply_everything: bool,
     /// Name of this process in Events; the Pod name in a cluster.
     #[arg(long, env = "POD_NAME")]
     instance: Option<String>,
@@ -153,6 +156,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_polls: args.max_concurrent_polls,
         instance: args.instance.clone(),
         crd_wait: Duration::from_secs(args.crd_wait_seconds),
+        apply_everything: args.bench_apply_everything,
         ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
     let bound = http::serve(

@@ -25,6 +25,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub writes: Arc<WriteCounter>,
     pub metrics: Arc<Metrics>,
+    /// Benchmark baseline: write everything on every poll.
+    pub apply_everything: bool,
     clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
 }
 
@@ -94,6 +96,7 @@ impl Context {
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
+        apply_everything: bool,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
@@ -101,6 +104,7 @@ impl Context {
             recorder,
             writes,
             metrics,
+            apply_everything,
             clusters: Mutex::new(HashMap::new()),
         })
     }

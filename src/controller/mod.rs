@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub readiness: Arc<Readiness>,
     /// How long to wait for the CRDs to appear before giving up.
     pub crd_wait: Duration,
+    /// Benchmark baseline only: apply every object and status on every poll, as a naive
+    /// operator would, instead of only what differs.
+    pub apply_everything: bool,
 }
 
 impl RunOptions {
@@ -75,6 +78,7 @@ impl RunOptions {
             metrics,
             readiness: Arc::default(),
             crd_wait: DEFAULT_CRD_WAIT,
+            apply_everything: false,
         }
     }
 }
@@ -197,6 +201,7 @@ pub async fn run(
         recorder,
         options.writes.clone(),
         options.metrics.clone(),
+        options.apply_everything,
     );
     let config =
         kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);

@@ -249,7 +249,13 @@ async fn mirror(
         counters_refresh_interval: settings.timing.counters_refresh_interval,
         now: Timestamp::now(),
     };
-    let plan = plan::plan(owner, &listing.records, &existing, policy);
+    let mut plan = plan::plan(owner, &listing.records, &existing, policy);
+    if context.apply_everything {
+        for object in &mut plan.objects {
+            object.write_object = true;
+            object.write_status = true;
+        }
+    }
     let key = (owner.namespace.clone(), owner.name.clone());
     context
         .metrics
