@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 K8S_DIR := target/k8s
+# Integration tests mostly wait on the API server and poll intervals, so run many at once.
+TEST_THREADS ?= 8
 
 .PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-ontap k8s-binaries
 
@@ -23,7 +25,7 @@ k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager
 
 test: ## all tests: starts the local control plane if it is not up, then cargo tests and interop
 	@bash tests/k8s/cluster-up.sh >/dev/null
-	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --all-targets --no-fail-fast
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --lib --bins --tests --no-fail-fast -- --test-threads=$(TEST_THREADS)
 	@if [ -f tests/interop/run.sh ]; then bash tests/interop/run.sh; fi
 
 cluster-up: ## start the local control plane (idempotent); prints the admin kubeconfig path
@@ -34,3 +36,13 @@ cluster-down: ## stop the local control plane started by cluster-up and remove i
 
 crds: ## regenerate crds/crds.yaml from the Rust types
 	$(CARGO) run --quiet -- crds > crds/crds.yaml.tmp && mv crds/crds.yaml.tmp crds/crds.yaml
+
+.PHONY: chart-crds
+chart-crds: ## copy crds/crds.yaml into the Helm chart (a test fails when the copies differ)
+	cp crds/crds.yaml charts/ontap-ipsec-operator/files/crds.yaml
+
+demo: ## from a fresh clone: control plane, simulator, chart RBAC and policy, operator as its ServiceAccount
+	@bash scripts/demo.sh
+
+demo-down: ## stop what `make demo` started and delete its namespace (DEMO_CLUSTER_DOWN=1 also stops the control plane)
+	@bash scripts/demo-down.sh
