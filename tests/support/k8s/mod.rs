@@ -5,7 +5,7 @@ mod service_account;
 
 // Re-exported so tests write `support::k8s::TestNamespace`; a target may not use every one.
 #[allow(unused_imports)]
-pub use namespace::TestNamespace;
+pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 #[allow(unused_imports)]
 pub use service_account::{
     ServiceAccountKubeconfig, service_account_kubeconfig, service_account_user,
