@@ -20,7 +20,7 @@ use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt as _};
 
 pub use context::Context;
 
@@ -175,6 +175,8 @@ pub async fn run(
     let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
     let mirror_watch = watcher(mirrored, watcher::Config::default().labels(&selector))
         .default_backoff()
+        // managedFields are most of a mirrored object's size and nothing here reads them.
+        .modify(|object| object.managed_fields_mut().clear())
         .reflect(writer)
         .for_each(|event| {
             if let Err(error) = event {
