@@ -637,7 +637,6 @@ async fn kubectl_get_shows_the_ontap_cluster_columns_and_the_category_lists_both
         "ontap": { "clusterName": "cluster1", "clusterUuid": "1cd8a442-86d1-11e0-ae1c-123478563412", "version": "9.14.1" },
         "securityAssociations": { "total": 4, "ike": 2, "ipsec": 2, "ready": 3, "notReady": 1 },
         "unhealthyPeers": [{ "svm": "vs0", "localAddress": "192.0.2.10", "remoteAddress": "192.0.2.30", "policyName": "policy-b", "reason": "Connecting" }],
-        "lastSuccessfulPollTime": Time(now),
     });
     Api::<OntapCluster>::namespaced(client.clone(), namespace.name())
         .patch_status(
