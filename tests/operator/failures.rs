@@ -23,6 +23,13 @@ async fn unreachable_cluster_turns_conditions_unknown_after_stale_after_polls_an
     harness
         .wait_cluster_condition(CLUSTER, "Ready", "False", "Unreachable")
         .await;
+    wait::until(WAIT, "a ClusterUnreachable event", || async {
+        harness
+            .event_reasons(CLUSTER)
+            .await
+            .contains(&"ClusterUnreachable".to_owned())
+    })
+    .await;
     assert_eq!(
         harness
             .cluster_condition(CLUSTER, "Stalled")
@@ -140,6 +147,10 @@ async fn wrong_password_stalls_without_hammering_ontap() {
     harness
         .wait_cluster_condition(CLUSTER, "Stalled", "True", "Unauthorized")
         .await;
+    wait::until(WAIT, "a CredentialsRejected event", || async {
+        harness.event_reasons(CLUSTER).await == ["CredentialsRejected"]
+    })
+    .await;
     let served = harness.simulator().state().request_count();
     tokio::time::sleep(Duration::from_secs(40)).await;
     let more = harness.simulator().state().request_count() - served;

@@ -314,6 +314,23 @@ impl Harness {
         .await;
     }
 
+    /// Reasons of the Events about `object_name` in this namespace.
+    pub async fn event_reasons(&self, object_name: &str) -> Vec<String> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), self.ns());
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|event| {
+                event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object_name)
+            })
+            .filter_map(|event| event.reason)
+            .collect()
+    }
+
     pub async fn delete_cluster(&self, name: &str) {
         self.clusters()
             .delete(name, &DeleteParams::background())

@@ -195,6 +195,16 @@ async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_u
     harness
         .wait_cluster_condition(CLUSTER, "TunnelsHealthy", "True", "AllTunnelsUp")
         .await;
+    wait::until(WAIT, "one TunnelDown and one TunnelUp event", || async {
+        let mut reasons = harness.event_reasons(&name).await;
+        reasons.sort();
+        reasons == ["TunnelDown", "TunnelUp"]
+    })
+    .await;
+    assert!(
+        harness.event_reasons(CLUSTER).await.is_empty(),
+        "no cluster transition happened"
+    );
     harness.finish().await;
 }
 
