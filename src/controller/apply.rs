@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::{Api, Resource as _};
+use kube::Api;
 use serde_json::json;
 
 use super::plan::{Deletion, DesiredObject};
@@ -93,14 +93,7 @@ pub async fn apply_status(
     status: &IpsecSecurityAssociationStatus,
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
-    let body = json!({
-        "apiVersion": IpsecSecurityAssociation::api_version(&()),
-        "kind": IpsecSecurityAssociation::kind(&()),
-        "metadata": {"name": name},
-        "status": status,
-    });
-    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
-        .await?;
+    apply_status_of(api, name, status).await?;
     writes
         .security_association_status_applies
         .fetch_add(1, Ordering::Relaxed);
@@ -171,16 +164,29 @@ pub async fn apply_cluster_status(
     status: &OntapClusterStatus,
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
-    let body = json!({
-        "apiVersion": OntapCluster::api_version(&()),
-        "kind": OntapCluster::kind(&()),
-        "metadata": {"name": name},
-        "status": status,
-    });
-    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
-        .await?;
+    apply_status_of(api, name, status).await?;
     writes
         .cluster_status_applies
         .fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// Server-side applies `status` to the status subresource of `name`.
+async fn apply_status_of<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": {"name": name},
+        "status": status,
+    });
+    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
+        .await
+        .map(drop)
 }

@@ -107,34 +107,21 @@ pub enum StartError {
 
 /// Checks that both CRDs are served; the process should exit with this error's message if not.
 pub async fn check_crds(client: &Client) -> Result<(), StartError> {
+    check_served::<OntapCluster>(client, "OntapCluster").await?;
+    check_served::<IpsecSecurityAssociation>(client, "IpsecSecurityAssociation").await
+}
+
+/// Lists at most one object of kind `K` to learn whether the API server serves it.
+async fn check_served<K>(client: &Client, kind: &'static str) -> Result<(), StartError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let probe = ListParams::default().limit(1);
-    let missing =
-        |error: &kube::Error| matches!(error, kube::Error::Api(status) if status.code == 404);
-    if let Err(error) = Api::<OntapCluster>::all(client.clone())
-        .list_metadata(&probe)
-        .await
-    {
-        return Err(if missing(&error) {
-            StartError::CrdMissing {
-                kind: "OntapCluster",
-            }
-        } else {
-            error.into()
-        });
+    match Api::<K>::all(client.clone()).list_metadata(&probe).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(StartError::CrdMissing { kind }),
+        Err(error) => Err(error.into()),
     }
-    if let Err(error) = Api::<IpsecSecurityAssociation>::all(client.clone())
-        .list_metadata(&probe)
-        .await
-    {
-        return Err(if missing(&error) {
-            StartError::CrdMissing {
-                kind: "IpsecSecurityAssociation",
-            }
-        } else {
-            error.into()
-        });
-    }
-    Ok(())
 }
 
 /// Waits up to `crd_wait` for the CRDs, reporting why `/readyz` fails meanwhile.
