@@ -39,6 +39,7 @@ const CHART_CRDS: &str = "charts/ontap-ipsec-operator/files/crds.yaml";
 const CRDS: &str = "crds/crds.yaml";
 const MONITORING_API_VERSION: &str = "monitoring.coreos.com/v1";
 const MONITORING_CRDS: &str = "tests/chart/monitoring-crds.yaml";
+const EXAMPLES: &str = "examples";
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -575,4 +576,44 @@ fn assert_ships_view_role(manifest: &str) {
         view_role["rules"],
         json!([{"apiGroups": ["ontap-ipsec.dev"], "resources": ["ontapclusters", "ipsecsecurityassociations"], "verbs": ["get", "list", "watch"]}])
     );
+}
+
+#[tokio::test]
+async fn examples_are_accepted_by_the_api_server() {
+    release::ensure_crds();
+    let namespace = restricted_namespace("chart-examples").await;
+    let directory = k8s::repo_root().join(EXAMPLES);
+    let mut files: Vec<_> = std::fs::read_dir(&directory)
+        .expect("examples/ is readable")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let manifest = std::fs::read_to_string(&file).expect("the example is readable");
+        let output = helm::kubectl_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--warnings-as-errors",
+                "--namespace",
+                namespace.name(),
+                "-f",
+                "-",
+            ],
+            &manifest,
+        );
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            file.display(),
+            stderr(&output)
+        );
+    }
+    namespace.cleanup().await;
 }
