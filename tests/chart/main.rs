@@ -40,6 +40,13 @@ const CRDS: &str = "crds/crds.yaml";
 const MONITORING_API_VERSION: &str = "monitoring.coreos.com/v1";
 const MONITORING_CRDS: &str = "tests/chart/monitoring-crds.yaml";
 const EXAMPLES: &str = "examples";
+const TROUBLESHOOTING: &str = "docs/troubleshooting.md";
+/// Where condition reasons and event reasons are defined.
+const REASON_SOURCES: [&str; 3] = [
+    "src/crd/condition.rs",
+    "src/ontap/health.rs",
+    "src/controller/events.rs",
+];
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -616,4 +623,31 @@ async fn examples_are_accepted_by_the_api_server() {
         );
     }
     namespace.cleanup().await;
+}
+
+#[test]
+fn troubleshooting_explains_every_condition_and_event_reason() {
+    let root = k8s::repo_root();
+    let guide = std::fs::read_to_string(root.join(TROUBLESHOOTING)).expect("the guide is readable");
+    let constant =
+        regex::Regex::new(r#"pub const (?:REASON|EVENT)_[A-Z_]+: &str = "([A-Za-z]+)";"#)
+            .expect("a valid pattern");
+    let mut reasons = BTreeSet::new();
+    for source in REASON_SOURCES {
+        let text = std::fs::read_to_string(root.join(source)).expect("the source is readable");
+        reasons.extend(
+            constant
+                .captures_iter(&text)
+                .map(|found| found[1].to_owned()),
+        );
+    }
+    assert!(reasons.len() > 20, "{reasons:?}");
+    let missing: Vec<&String> = reasons
+        .iter()
+        .filter(|reason| !guide.contains(&format!("`{reason}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{TROUBLESHOOTING} does not explain {missing:?}"
+    );
 }
