@@ -46,3 +46,6 @@ demo: ## from a fresh clone: control plane, simulator, chart RBAC and policy, op
 
 demo-down: ## stop what `make demo` started and delete its namespace (DEMO_CLUSTER_DOWN=1 also stops the control plane)
 	@bash scripts/demo-down.sh
+
+bench-ontap: ## ONTAP client on 10,000 simulated SAs against the serde_json::Value floor; writes docs/benchmarks.md
+	$(CARGO) bench --bench ontap
