@@ -105,19 +105,31 @@ pub enum StartError {
     CacheNotReady,
 }
 
-/// Checks that both CRDs are served; the process should exit with this error's message if not.
-pub async fn check_crds(client: &Client) -> Result<(), StartError> {
-    check_served::<OntapCluster>(client, "OntapCluster").await?;
-    check_served::<IpsecSecurityAssociation>(client, "IpsecSecurityAssociation").await
+/// Checks that both CRDs are served, listing in `namespace` when the operator watches one, so
+/// a namespaced install needs no cluster-wide right.
+pub async fn check_crds(client: &Client, namespace: Option<&str>) -> Result<(), StartError> {
+    check_served::<OntapCluster>(client, namespace, "OntapCluster").await?;
+    check_served::<IpsecSecurityAssociation>(client, namespace, "IpsecSecurityAssociation").await
 }
 
 /// Lists at most one object of kind `K` to learn whether the API server serves it.
-async fn check_served<K>(client: &Client, kind: &'static str) -> Result<(), StartError>
+async fn check_served<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    kind: &'static str,
+) -> Result<(), StartError>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     let probe = ListParams::default().limit(1);
-    match Api::<K>::all(client.clone()).list_metadata(&probe).await {
+    let api = match namespace {
+        Some(namespace) => Api::<K>::namespaced(client.clone(), namespace),
+        None => Api::<K>::all(client.clone()),
+    };
+    match api.list_metadata(&probe).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(StartError::CrdMissing { kind }),
         Err(error) => Err(error.into()),
@@ -128,7 +140,7 @@ where
 async fn wait_for_crds(client: &Client, options: &RunOptions) -> Result<(), StartError> {
     let deadline = Instant::now() + options.crd_wait;
     loop {
-        match check_crds(client).await {
+        match check_crds(client, options.namespace.as_deref()).await {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() >= deadline => return Err(error),
             Err(error) => {

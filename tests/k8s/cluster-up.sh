@@ -186,7 +186,7 @@ start kube-controller-manager \
   --authentication-kubeconfig="$kcm_kubeconfig" \
   --authorization-kubeconfig="$kcm_kubeconfig" \
   --authentication-skip-lookup=true \
-  --controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller \
+  --controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller \
   --use-service-account-credentials=true \
   --leader-elect=false \
   --bind-address=127.0.0.1 \
