@@ -1,0 +1,20 @@
+//! Failure hardening on the real control plane with `ontap-sim`: an operator killed mid-mirror,
+//! faults while paging, rotated credentials, and one slow ONTAP among fast ones.
+// End-to-end scenarios read best as one story each.
+#![allow(clippy::too_many_lines)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "../operator/harness.rs"]
+mod harness;
+
+#[path = "../operations/process.rs"]
+#[allow(dead_code)]
+mod process;
+
+mod credentials;
+mod inventory;
+mod killed_mid_mirror;
+mod paging_faults;
+mod slow_cluster;
