@@ -45,9 +45,10 @@ async fn fresh_api_server() -> FreshApiServer {
         .port();
     let prefix = format!("/registry-readiness-{}", uuid::Uuid::new_v4().simple());
     let pki_file = |name: &str| pki.join(name).display().to_string();
+    let log_dir = root.join("target/test-logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
     let log =
-        std::fs::File::create(root.join(format!("target/test-logs/fresh-apiserver-{port}.log")))
-            .expect("log");
+        std::fs::File::create(log_dir.join(format!("fresh-apiserver-{port}.log"))).expect("log");
     let child = Command::new(root.join("target/k8s/bin/kube-apiserver"))
         .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
         .arg(format!("--etcd-prefix={prefix}"))
