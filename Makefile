@@ -25,8 +25,10 @@ k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager
 
 test: ## all tests: starts the local control plane if it is not up, then cargo tests and interop
 	@bash tests/k8s/cluster-up.sh >/dev/null
-	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --lib --bins --tests --no-fail-fast -- --test-threads=$(TEST_THREADS)
-	@if [ -f tests/interop/run.sh ]; then bash tests/interop/run.sh; fi
+	@status=0; \
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --lib --bins --tests --no-fail-fast -- --test-threads=$(TEST_THREADS) || status=1; \
+	bash tests/interop/run.sh || status=1; \
+	exit $$status
 
 cluster-up: ## start the local control plane (idempotent); prints the admin kubeconfig path
 	@bash tests/k8s/cluster-up.sh
@@ -49,3 +51,7 @@ demo-down: ## stop what `make demo` started and delete its namespace (DEMO_CLUST
 
 bench-ontap: ## ONTAP client on 10,000 simulated SAs against the serde_json::Value floor; writes docs/benchmarks.md
 	$(CARGO) bench --bench ontap
+
+bench: ## operator on the control plane (1k, 10k, 50×200 SAs) against the naive design; writes docs/benchmarks.md
+	@bash tests/k8s/cluster-up.sh >/dev/null
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) bench --bench operator
