@@ -125,21 +125,39 @@ impl OntapClient {
             }
         }
         let mut records = Vec::new();
-        let mut seen_links = HashSet::new();
-        let mut pages = 0;
+        let mut paging = PagingGuard::default();
         loop {
             let body = self.get(&url).await?;
             let page: CollectionPage<SecurityAssociation> = decode(&url, &body)?;
-            pages += 1;
+            let count = page.records.len();
             records.extend(page.records);
-            let Some(next) = page.links.and_then(|links| links.next) else {
-                break;
-            };
-            if !seen_links.insert(next.href.clone()) || pages >= MAX_PAGES {
-                return Err(OntapError::PagingLoop { href: next.href });
+            let next = page
+                .links
+                .and_then(|links| links.next)
+                .map(|link| link.href);
+            match paging.after_page(count, next.as_deref()) {
+                PageStep::Follow => {
+                    let href = next.unwrap_or_default();
+                    url = self.next_url(&url, &href)?;
+                }
+                PageStep::Done => break,
+                PageStep::Loop => {
+                    return Err(OntapError::PagingLoop {
+                        href: next.unwrap_or_default(),
+                    });
+                }
+                PageStep::Truncated => {
+                    return Err(OntapError::Decode {
+                        url: url.to_string(),
+                        path: "_links.next".into(),
+                        message: "an empty last page after a page cut short: the listing is \
+                                  incomplete (a known defect of older ONTAP builds)"
+                            .into(),
+                    });
+                }
             }
-            url = self.next_url(&url, &next.href)?;
         }
+        let pages = paging.pages;
         // Records can move between pages while ONTAP changes under us; keep one per uuid.
         let mut unique = HashSet::with_capacity(records.len());
         records.retain(|record| unique.insert(record.uuid.clone()));
@@ -230,6 +248,64 @@ impl OntapClient {
             Attempt::StaleConnection(transport)
         } else {
             Attempt::Failed(transport)
+        }
+    }
+}
+
+/// Decides, page by page, whether a listing goes on, is complete, or cannot be trusted.
+///
+/// ONTAP may answer a page with fewer records than asked, or none, when its `return_timeout`
+/// runs out; the next link then repeats the position, and following it is right. A next link
+/// that repeats after records were received would loop forever.
+#[derive(Debug, Default)]
+struct PagingGuard {
+    pages: u32,
+    seen_after_progress: HashSet<String>,
+    empty_in_a_row: u32,
+    previous_cut_short: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum PageStep {
+    Follow,
+    Done,
+    Loop,
+    Truncated,
+}
+
+/// Empty pages in a row that are still taken for a busy ONTAP rather than a broken one.
+const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
+
+impl PagingGuard {
+    fn after_page(&mut self, records: usize, next: Option<&str>) -> PageStep {
+        self.pages += 1;
+        let page_size = usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
+        let cut_short_before = self.previous_cut_short;
+        self.previous_cut_short = next.is_some() && records < page_size;
+        let Some(href) = next else {
+            // Only a page after a full one may legitimately be empty and last.
+            return if records == 0 && self.pages > 1 && cut_short_before {
+                PageStep::Truncated
+            } else {
+                PageStep::Done
+            };
+        };
+        if self.pages >= MAX_PAGES {
+            return PageStep::Loop;
+        }
+        if records == 0 {
+            self.empty_in_a_row += 1;
+            return if self.empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW {
+                PageStep::Loop
+            } else {
+                PageStep::Follow
+            };
+        }
+        self.empty_in_a_row = 0;
+        if self.seen_after_progress.insert(href.to_owned()) {
+            PageStep::Follow
+        } else {
+            PageStep::Loop
         }
     }
 }
@@ -369,6 +445,81 @@ mod tests {
 
     fn url() -> Url {
         Url::parse("https://cluster1/api/x").expect("valid url")
+    }
+
+    #[test]
+    fn empty_and_short_pages_with_next_links_are_followed() {
+        let mut guard = PagingGuard::default();
+        assert_eq!(
+            guard.after_page(500, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(
+            guard.after_page(0, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(
+            guard.after_page(0, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(
+            guard.after_page(7, Some("/api/x?start.uuid=c")),
+            PageStep::Follow
+        );
+        assert_eq!(guard.after_page(3, None), PageStep::Done);
+        assert_eq!(guard.pages, 5);
+    }
+
+    #[test]
+    fn a_next_link_repeated_after_progress_is_a_loop() {
+        let mut guard = PagingGuard::default();
+        assert_eq!(
+            guard.after_page(10, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(
+            guard.after_page(10, Some("/api/x?start.uuid=b")),
+            PageStep::Loop
+        );
+    }
+
+    #[test]
+    fn endless_empty_pages_are_a_loop() {
+        let mut guard = PagingGuard::default();
+        let steps: Vec<PageStep> = (0..=MAX_EMPTY_PAGES_IN_A_ROW)
+            .map(|_| guard.after_page(0, Some("/api/x?start.uuid=a")))
+            .collect();
+        assert_eq!(steps.last(), Some(&PageStep::Loop));
+        assert!(
+            steps[..steps.len() - 1]
+                .iter()
+                .all(|s| *s == PageStep::Follow)
+        );
+    }
+
+    #[test]
+    fn an_empty_last_page_after_a_short_one_is_an_incomplete_listing() {
+        let mut cut = PagingGuard::default();
+        assert_eq!(
+            cut.after_page(120, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(cut.after_page(0, None), PageStep::Truncated);
+        let mut full = PagingGuard::default();
+        assert_eq!(
+            full.after_page(500, Some("/api/x?start.uuid=b")),
+            PageStep::Follow
+        );
+        assert_eq!(
+            full.after_page(0, None),
+            PageStep::Done,
+            "an exact multiple of the page size"
+        );
+        assert_eq!(
+            PagingGuard::default().after_page(0, None),
+            PageStep::Done,
+            "no SAs at all"
+        );
     }
 
     #[test]

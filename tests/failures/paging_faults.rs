@@ -178,8 +178,6 @@ async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the ONTAP client takes the repeated next link of an empty page for a paging loop \
-            (src/ontap/client.rs, security_associations); run with --ignored once it follows it"]
 async fn a_single_empty_page_with_a_next_link_is_followed_to_the_end() {
     let records = sim::generate(1, 10);
     let harness = Harness::start("paging-empty", records.clone(), json!({})).await;
