@@ -32,7 +32,7 @@ fn replace_section(text: &str, name: &str, body: &str) -> String {
         (Some(from), Some(to)) if to > from => {
             format!("{}{section}{}", &text[..from], &text[to + end.len()..])
         }
-        _ => format!("{}\n{section}\n", text.trim_end()),
+        _ => format!("{}\n\n{section}\n", text.trim_end()),
     }
 }
 

@@ -6,6 +6,7 @@ use ontap_ipsec_operator::ontap::health;
 use ontap_ipsec_operator::ontap::model::ClusterIdentity;
 use ontap_ipsec_operator::sim;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -107,7 +108,12 @@ fn apply(mut bytes: Vec<u8>, damages: &[Damage]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        // Next to this file, in tests/properties/regressions/.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_bytes_decode_or_fail_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

@@ -9,7 +9,7 @@ use ontap_ipsec_operator::ontap::{
 };
 use ontap_ipsec_operator::sim::{self, Fault, FaultScope, SimulatorConfig};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::Value;
 
 use crate::strategies;
@@ -47,7 +47,11 @@ fn arbitrary_served_records_are_listed_whole_or_refused_with_a_typed_error() {
     let client = OntapClient::new(config).expect("client");
     let state = running.state();
 
-    let mut runner = TestRunner::new(Config::with_cases(CASES));
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..Config::default()
+    });
     let outcome = runner.run(&(records(), 0usize..4), |(records, page)| {
         state.clear_faults();
         state

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use http::{Method, Request, StatusCode};
 use ontap_ipsec_operator::sim::{self, SimulatorConfig, SimulatorState};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
 use tower::ServiceExt as _;
 use url::form_urlencoded::byte_serialize;
@@ -252,7 +253,12 @@ fn check_api_answer(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(384))]
+    #![proptest_config(ProptestConfig {
+        cases: 384,
+        // Next to this file, in tests/properties/regressions/.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_collection_query_is_answered_below_500_with_json_or_an_ontap_error(query in query()) {
