@@ -10,6 +10,7 @@ mod support;
 mod harness;
 
 mod leader_election;
+mod malformed;
 mod metrics;
 mod process;
 mod readiness;

@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::process::OperatorProcess;
 use crate::support::{k8s, wait};
 
-struct FreshApiServer {
+pub struct FreshApiServer {
     child: Child,
-    kubeconfig: tempfile::NamedTempFile,
+    pub kubeconfig: tempfile::NamedTempFile,
 }
 
 impl Drop for FreshApiServer {
@@ -35,7 +35,9 @@ fn ports() -> (String, String) {
     (read("ETCD_CLIENT_PORT"), read("APISERVER_PORT"))
 }
 
-async fn fresh_api_server() -> FreshApiServer {
+/// A second kube-apiserver over the shared etcd with a key prefix of its own: a fresh cluster
+/// whose CRDs a test may change without touching the shared one.
+pub async fn fresh_api_server() -> FreshApiServer {
     let root = k8s::repo_root();
     let pki = root.join("target/k8s/pki");
     let (etcd_port, shared_port) = ports();
