@@ -583,7 +583,7 @@ fn assert_ships_view_role(manifest: &str) {
 
 #[tokio::test]
 async fn examples_are_accepted_by_the_api_server() {
-    release::ensure_crds();
+    k8s::apply_crds();
     let namespace = restricted_namespace("chart-examples").await;
     let directory = k8s::repo_root().join(EXAMPLES);
     let mut files: Vec<_> = std::fs::read_dir(&directory)

@@ -45,34 +45,6 @@ pub fn unique_release() -> String {
     format!("chart-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-/// The CRDs as the other test targets apply them, waited for until served.
-pub fn ensure_crds() {
-    let output = k8s::kubectl([
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        "crds/crds.yaml",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let established = k8s::kubectl([
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/ontapclusters.ontap-ipsec.dev",
-        "crd/ipsecsecurityassociations.ontap-ipsec.dev",
-    ]);
-    assert!(
-        established.status.success(),
-        "{}",
-        String::from_utf8_lossy(&established.stderr)
-    );
-}
-
 pub struct Release {
     pub client: Client,
     namespace: Option<TestNamespace>,
@@ -85,7 +57,7 @@ impl Release {
     /// A fresh namespace with the chart applied into it, the values `overrides(namespace)` returns
     /// merged over [`base_values`].
     pub async fn install(prefix: &str, overrides: impl FnOnce(&str) -> serde_json::Value) -> Self {
-        ensure_crds();
+        k8s::apply_crds();
         let client = k8s::client().await;
         let namespace = TestNamespace::create(&client, prefix).await;
         let name = unique_release();

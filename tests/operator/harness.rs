@@ -45,33 +45,7 @@ impl Harness {
     /// A namespace with the Secrets for a simulator holding `records`; no OntapCluster yet.
     pub async fn new(prefix: &str, records: Vec<serde_json::Value>) -> Self {
         let client = k8s::client().await;
-        CRDS.get_or_init(|| async {
-            let output = k8s::kubectl([
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-f",
-                "crds/crds.yaml",
-            ]);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let established = k8s::kubectl([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/ontapclusters.ontap-ipsec.dev",
-                "crd/ipsecsecurityassociations.ontap-ipsec.dev",
-            ]);
-            assert!(
-                established.status.success(),
-                "{}",
-                String::from_utf8_lossy(&established.stderr)
-            );
-        })
-        .await;
+        CRDS.get_or_init(|| async { k8s::apply_crds() }).await;
         let namespace = TestNamespace::create(&client, prefix).await;
         let simulator = sim::start(SimulatorConfig {
             records,

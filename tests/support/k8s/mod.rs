@@ -128,3 +128,32 @@ pub fn built_kubernetes_version() -> String {
         .unwrap_or_else(|| panic!("{} requires no {KUBERNETES_MODULE}", path.display()))
         .to_owned()
 }
+
+/// Applies `crds/crds.yaml` (forcing ownership, since every test target applies it) and waits until
+/// both CRDs are served.
+pub fn apply_crds() {
+    let output = kubectl([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "crds/crds.yaml",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let established = kubectl([
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/ontapclusters.ontap-ipsec.dev",
+        "crd/ipsecsecurityassociations.ontap-ipsec.dev",
+    ]);
+    assert!(
+        established.status.success(),
+        "{}",
+        String::from_utf8_lossy(&established.stderr)
+    );
+}
