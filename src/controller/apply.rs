@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt as _, TryStreamExt as _, stream};
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 
 use super::plan::{Deletion, DesiredObject};

@@ -139,6 +139,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one table of cases
     fn every_ontap_error_has_a_reason_and_a_policy() {
         let url = || "https://c/api".to_owned();
         let cases = [

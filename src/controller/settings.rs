@@ -38,7 +38,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn spec(extra: serde_json::Value) -> OntapClusterSpec {
+    fn spec(extra: &serde_json::Value) -> OntapClusterSpec {
         let mut value = serde_json::json!({
             "endpoint": "https://cluster1",
             "credentialsSecretRef": {"name": "creds"}
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn defaults_parse_into_settings() {
-        let settings = ClusterSettings::from_spec(&spec(serde_json::json!({}))).expect("valid");
+        let settings = ClusterSettings::from_spec(&spec(&serde_json::json!({}))).expect("valid");
         assert_eq!(settings.timing.poll_interval, Duration::from_secs(60));
         assert_eq!(settings.timing.stale_threshold(), Duration::from_secs(180));
         assert_eq!(settings.selector, Selector::default());
@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn selector_lists_become_ontap_filters() {
-        let settings = ClusterSettings::from_spec(&spec(serde_json::json!({
+        let settings = ClusterSettings::from_spec(&spec(&serde_json::json!({
             "selector": {"svms": ["vs0", "vs1"], "types": ["ipsec"]}
         })))
         .expect("valid");
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn an_invalid_spec_is_an_error_not_a_panic() {
-        let result = ClusterSettings::from_spec(&spec(serde_json::json!({"pollInterval": "5s"})));
+        let result = ClusterSettings::from_spec(&spec(&serde_json::json!({"pollInterval": "5s"})));
         assert!(result.is_err());
     }
 }

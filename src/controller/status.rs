@@ -383,8 +383,8 @@ mod tests {
 
     #[test]
     fn unhealthy_peers_are_capped_at_twenty() {
-        let states: Vec<(&str, &str)> = (0..30).map(|_| ("ike", "connecting")).collect();
-        let objects = objects(&states);
+        let down: Vec<(&str, &str)> = (0..30).map(|_| ("ike", "connecting")).collect();
+        let objects = objects(&down);
         let status = cluster_status(
             None,
             Some(1),
