@@ -37,6 +37,8 @@ pub struct OperatorSnapshot {
     pub successful_polls: f64,
     pub failed_polls: f64,
     pub writes: f64,
+    /// Reconciles that failed on a write to the API server.
+    pub failed_writes: f64,
     pub ontap_requests: f64,
     pub poll_seconds: f64,
     pub poll_count: f64,
@@ -49,6 +51,7 @@ impl OperatorSnapshot {
             successful_polls: self.successful_polls - earlier.successful_polls,
             failed_polls: self.failed_polls - earlier.failed_polls,
             writes: self.writes - earlier.writes,
+            failed_writes: self.failed_writes - earlier.failed_writes,
             ontap_requests: self.ontap_requests - earlier.ontap_requests,
             poll_seconds: self.poll_seconds - earlier.poll_seconds,
             poll_count: self.poll_count - earlier.poll_count,
@@ -126,6 +129,16 @@ impl Operator {
         Ok(snapshot)
     }
 
+    /// CPU time so far.
+    pub fn cpu(&self) -> Duration {
+        proc_stats::cpu_time(self.pid()).unwrap_or_default()
+    }
+
+    /// Resident set now.
+    pub fn rss(&self) -> u64 {
+        proc_stats::rss(self.pid()).unwrap_or_default()
+    }
+
     /// Peak resident set since the process started.
     pub fn peak_rss(&self) -> u64 {
         proc_stats::peak_rss(self.pid()).unwrap_or_default()
@@ -173,6 +186,7 @@ fn parse(text: &str) -> OperatorSnapshot {
         successful_polls,
         failed_polls: polls - successful_polls,
         writes: sum(text, "ontap_ipsec_api_writes_total", &[]),
+        failed_writes: sum(text, "ontap_ipsec_reconcile_errors_total", &[]),
         ontap_requests: sum(text, "ontap_ipsec_ontap_requests_total", &[]),
         poll_seconds: sum(text, "ontap_ipsec_poll_duration_seconds_sum", &[]),
         poll_count: sum(text, "ontap_ipsec_poll_duration_seconds_count", &[]),

@@ -83,10 +83,14 @@ pub struct Outcome {
     pub first_mirror: Duration,
     /// API-server writes and CPU during the first mirror.
     pub first_mirror_server: ServerSnapshot,
+    /// The operator's CPU time during the first mirror.
+    pub first_mirror_cpu: Duration,
     pub steady: Window,
     pub naive: Window,
     pub latencies: Vec<Duration>,
     pub peak_rss: u64,
+    /// Resident set right after the steady-state window.
+    pub steady_rss: u64,
     pub naive_peak_rss: u64,
 }
 
@@ -169,6 +173,7 @@ async fn operate(
 
     let operator = Operator::start(namespace, &server.kubeconfig, Mode::Product).await?;
     let before = server.snapshot(Edge::Start).await?;
+    let cpu_before = operator.cpu();
     let started = Instant::now();
     let ontap_clusters: Api<OntapCluster> = Api::namespaced(server.client.clone(), namespace);
     for ((name, _), simulator) in clusters.iter().zip(&simulators) {
@@ -177,6 +182,7 @@ async fn operate(
     println!("  first mirror of {} SAs", scenario.total());
     wait_for_first_mirror(&ontap_clusters, scenario).await?;
     let first_mirror = started.elapsed();
+    let first_mirror_cpu = operator.cpu().saturating_sub(cpu_before);
     println!("  mirrored in {:.1} s", first_mirror.as_secs_f64());
     let first_mirror_server = server.snapshot(Edge::End).await?.since(&before);
     let mirrored: Api<IpsecSecurityAssociation> = Api::namespaced(server.client.clone(), namespace);
@@ -199,27 +205,26 @@ async fn operate(
         &operator,
         &mirrored,
         (scenario.clusters, STEADY_POLLS),
-        None,
     )
     .await?;
+    let steady_rss = operator.rss();
 
     println!("  latency of a state change, {LATENCY_SAMPLES} times");
     let latencies = latencies(&mirrored, &clusters[0], &simulators[0]).await?;
     let peak_rss = operator.peak_rss();
     operator.stop()?;
 
-    println!("  naive baseline: {NAIVE_POLLS} poll per cluster");
-    // Its caches are filled before it reports ready, and its first poll of each cluster
-    // already rewrites everything, as every later one does: measure from ready on.
-    let versions = resource_versions(&mirrored).await?;
+    println!("  naive baseline: {NAIVE_POLLS} poll per cluster after its first");
     let naive_operator =
         Operator::start(namespace, &server.kubeconfig, Mode::ApplyEverything).await?;
+    // Its first poll of each cluster starts as it becomes ready, before a window could open;
+    // measure the next ones, which run on the schedule as every later one does.
+    wait_for_polls(&naive_operator, scenario.clusters as f64, WINDOW_TIMEOUT).await?;
     let naive = window(
         server,
         &naive_operator,
         &mirrored,
         (scenario.clusters, NAIVE_POLLS),
-        Some(versions),
     )
     .await?;
     let naive_peak_rss = naive_operator.peak_rss();
@@ -232,10 +237,12 @@ async fn operate(
         bare,
         first_mirror,
         first_mirror_server,
+        first_mirror_cpu,
         steady,
         naive,
         latencies,
         peak_rss,
+        steady_rss,
         naive_peak_rss,
     })
 }
@@ -315,8 +322,11 @@ async fn wait_for_polls(
 ) -> anyhow::Result<OperatorSnapshot> {
     let deadline = Instant::now() + timeout;
     loop {
-        let snapshot = operator.snapshot().await?;
+        // CPU time before the scrape, so that serving the last scrape stays out of a window.
+        let cpu = operator.cpu();
+        let mut snapshot = operator.snapshot().await?;
         if snapshot.successful_polls >= target {
+            snapshot.cpu = cpu;
             return Ok(snapshot);
         }
         if Instant::now() > deadline {
@@ -330,9 +340,8 @@ async fn wait_for_polls(
     }
 }
 
-/// Measures `polls_per_cluster` polls of every cluster, from now; `versions_before` are the
-/// objects' resourceVersions at the start when the caller listed them already. The
-/// benchmark's own reads (object
+/// Measures `polls_per_cluster` polls of every cluster, from now. The benchmark's own reads
+/// (object
 /// lists, both `/metrics`) happen outside the CPU readings where it can arrange that, and it
 /// sleeps through most of the window before it starts scraping the operator.
 async fn window(
@@ -340,13 +349,9 @@ async fn window(
     operator: &Operator,
     mirrored: &Api<IpsecSecurityAssociation>,
     (clusters, polls_per_cluster): (usize, usize),
-    versions_before: Option<BTreeMap<String, String>>,
 ) -> anyhow::Result<Window> {
     let polls = clusters * polls_per_cluster;
-    let versions_before = match versions_before {
-        Some(versions) => versions,
-        None => resource_versions(mirrored).await?,
-    };
+    let versions_before = resource_versions(mirrored).await?;
     let server_before = server.snapshot(Edge::Start).await?;
     let operator_before = operator.snapshot().await?;
     let started = Instant::now();
