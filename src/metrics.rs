@@ -435,7 +435,7 @@ mod tests {
             counters_refresh_interval: None,
             now: jiff::Timestamp::UNIX_EPOCH,
         };
-        plan(&owner, &records, &HashMap::new(), policy).objects
+        plan(&owner, records, &HashMap::new(), policy).objects
     }
 
     fn labels() -> ClusterLabels {

@@ -56,7 +56,8 @@ pub fn desired_objects(
             counters_refresh_interval: Some(COUNTERS_REFRESH),
             now: jiff::Timestamp::now(),
         };
-        for desired in plan::plan(&owner, &records, &HashMap::new(), policy).objects {
+        for desired in plan::plan(&owner, records.iter().cloned(), &HashMap::new(), policy).objects
+        {
             let mut object = desired.object;
             object.metadata.owner_references = None;
             if let Some(labels) = object.metadata.labels.as_mut() {

@@ -17,6 +17,8 @@ use crate::crd::{
 /// Writes in flight at once for one cluster: enough to keep the API server busy, few enough
 /// not to crowd out other clients.
 const WRITE_CONCURRENCY: usize = 16;
+/// Writes prepared at a time; a multiple of the concurrency so batches rarely run half empty.
+const WRITE_BATCH: usize = WRITE_CONCURRENCY * 16;
 
 /// Counts the writes the operator sends, by kind and verb.
 #[derive(Debug, Default)]
@@ -55,12 +57,19 @@ pub async fn apply_objects(
     objects: &[DesiredObject],
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
-    let pending: Vec<_> = objects
+    let to_write: Vec<&DesiredObject> = objects
         .iter()
         .filter(|desired| desired.write_object || desired.write_status)
-        .map(|desired| apply_one(api, desired, writes))
         .collect();
-    run_bounded(pending).await
+    // Futures are created a batch at a time: 10,000 pending requests at once cost memory.
+    for batch in to_write.chunks(WRITE_BATCH) {
+        let pending: Vec<_> = batch
+            .iter()
+            .map(|desired| apply_one(api, desired, writes))
+            .collect();
+        run_bounded(pending).await?;
+    }
+    Ok(())
 }
 
 async fn apply_one(

@@ -102,13 +102,14 @@ pub async fn reconcile(
     let labels = cluster_labels(&key);
     let delay = match poll(&context, cluster, &key, &settings).await {
         Ok((identity, listing)) => {
+            let (count, pages) = (listing.records.len(), listing.pages);
             let result = mirror(
                 &context,
                 cluster,
                 &owner,
                 &settings,
                 identity.as_ref(),
-                &listing,
+                listing,
             )
             .await;
             context
@@ -117,8 +118,8 @@ pub async fn reconcile(
             result?;
             tracing::debug!(
                 cluster = %describe(cluster),
-                security_associations = listing.records.len(),
-                pages = listing.pages,
+                security_associations = count,
+                pages,
                 elapsed_ms = started.elapsed().as_millis(),
                 "poll complete"
             );
@@ -241,15 +242,15 @@ async fn mirror(
     owner: &Owner,
     settings: &ClusterSettings,
     identity: Option<&crate::ontap::ClusterIdentity>,
-    listing: &Listing,
+    listing: Listing,
 ) -> Result<(), ReconcileError> {
-    let current = current_objects(context, owner);
-    let existing = by_name(&current);
+    let current = CurrentObjects::of(context, owner);
+    let existing = current.by_name();
     let policy = StatusPolicy {
         counters_refresh_interval: settings.timing.counters_refresh_interval,
         now: Timestamp::now(),
     };
-    let mut plan = plan::plan(owner, &listing.records, &existing, policy);
+    let mut plan = plan::plan(owner, listing.records, &existing, policy);
     if context.apply_everything {
         for object in &mut plan.objects {
             object.write_object = true;
@@ -291,10 +292,10 @@ async fn write_failure(
     stale: bool,
 ) -> Result<(), ReconcileError> {
     if stale {
-        let current = current_objects(context, owner);
+        let current = CurrentObjects::of(context, owner);
         let message =
             format!("ONTAP has not been polled successfully for staleAfter polls: {error}");
-        let statuses = plan::stale_statuses(&by_name(&current), &message, Timestamp::now());
+        let statuses = plan::stale_statuses(&current.by_name(), &message, Timestamp::now());
         if !statuses.is_empty() {
             let api = Api::namespaced(context.client.clone(), &owner.namespace);
             apply::apply_statuses(&api, &statuses, &context.writes).await?;
@@ -340,42 +341,56 @@ async fn write_cluster_status(
     Ok(())
 }
 
-/// This cluster's mirrored objects as the watch cache holds them. Objects that cannot be
-/// decoded are stood in for by an empty object of the same name, so the plan overwrites them.
-fn current_objects(context: &Context, owner: &Owner) -> Vec<IpsecSecurityAssociation> {
-    let cluster_label = super::labels::label_value(&owner.name);
-    context
-        .security_associations
-        .state()
-        .into_iter()
-        .filter_map(|guarded| match &guarded.0 {
-            Ok(object) => {
-                let ours = object.metadata.namespace.as_deref() == Some(&owner.namespace)
-                    && object.spec.cluster_ref.name == owner.name;
-                ours.then(|| object.clone())
-            }
-            Err(invalid) => {
-                let labels = invalid.metadata.labels.as_ref();
-                let ours = invalid.metadata.namespace.as_deref() == Some(&owner.namespace)
-                    && labels.and_then(|l| l.get(LABEL_CLUSTER)) == Some(&cluster_label);
-                ours.then(|| IpsecSecurityAssociation {
-                    metadata: invalid.metadata.clone(),
-                    spec: IpsecSecurityAssociationSpec {
-                        cluster_ref: ClusterReference::default(),
-                        uuid: String::new(),
-                    },
-                    status: None,
-                })
-            }
-        })
-        .collect()
+/// This cluster's mirrored objects as the watch cache holds them, shared rather than copied.
+/// Objects that cannot be decoded are stood in for by an empty object of the same name, so the
+/// plan overwrites them.
+struct CurrentObjects {
+    cached: Vec<Arc<DeserializeGuard<IpsecSecurityAssociation>>>,
+    stand_ins: Vec<IpsecSecurityAssociation>,
 }
 
-fn by_name(objects: &[IpsecSecurityAssociation]) -> HashMap<String, &IpsecSecurityAssociation> {
-    objects
-        .iter()
-        .filter_map(|object| Some((object.metadata.name.clone()?, object)))
-        .collect()
+impl CurrentObjects {
+    fn of(context: &Context, owner: &Owner) -> Self {
+        let cluster_label = super::labels::label_value(&owner.name);
+        let mut cached = Vec::new();
+        let mut stand_ins = Vec::new();
+        for guarded in context.security_associations.state() {
+            match &guarded.0 {
+                Ok(object) => {
+                    if object.metadata.namespace.as_deref() == Some(&owner.namespace)
+                        && object.spec.cluster_ref.name == owner.name
+                    {
+                        cached.push(Arc::clone(&guarded));
+                    }
+                }
+                Err(invalid) => {
+                    let labels = invalid.metadata.labels.as_ref();
+                    if invalid.metadata.namespace.as_deref() == Some(&owner.namespace)
+                        && labels.and_then(|l| l.get(LABEL_CLUSTER)) == Some(&cluster_label)
+                    {
+                        stand_ins.push(IpsecSecurityAssociation {
+                            metadata: invalid.metadata.clone(),
+                            spec: IpsecSecurityAssociationSpec {
+                                cluster_ref: ClusterReference::default(),
+                                uuid: String::new(),
+                            },
+                            status: None,
+                        });
+                    }
+                }
+            }
+        }
+        Self { cached, stand_ins }
+    }
+
+    fn by_name(&self) -> HashMap<String, &IpsecSecurityAssociation> {
+        self.cached
+            .iter()
+            .filter_map(|guarded| guarded.0.as_ref().ok())
+            .chain(&self.stand_ins)
+            .filter_map(|object| Some((object.metadata.name.clone()?, object)))
+            .collect()
+    }
 }
 
 fn jittered(interval: Duration) -> Duration {

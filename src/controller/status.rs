@@ -247,7 +247,7 @@ mod tests {
             counters_refresh_interval: None,
             now: at(0),
         };
-        plan(&owner, &records, &HashMap::new(), policy).objects
+        plan(&owner, records, &HashMap::new(), policy).objects
     }
 
     fn condition<'a>(status: &'a OntapClusterStatus, type_: &str) -> (&'a str, &'a str) {
