@@ -6,8 +6,10 @@ demo_dir="$repo_root/target/demo"
 k8s_bin="$repo_root/target/k8s/bin"
 kubectl="$k8s_bin/kubectl"
 helm="$k8s_bin/helm"
-operator_bin="$repo_root/target/debug/ontap-ipsec-operator"
-simulator_bin="$repo_root/target/debug/ontap-sim"
+# cargo builds into CARGO_TARGET_DIR when that is set.
+cargo_debug_dir="${CARGO_TARGET_DIR:-$repo_root/target}/debug"
+operator_bin="$cargo_debug_dir/ontap-ipsec-operator"
+simulator_bin="$cargo_debug_dir/ontap-sim"
 chart="$repo_root/charts/ontap-ipsec-operator"
 admin_kubeconfig="$repo_root/target/k8s/admin.kubeconfig"
 
@@ -28,7 +30,7 @@ recorded_pid() {
   pid="$(<"$file")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$repo_root/target/debug/" || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$cargo_debug_dir/" || return 1
   echo "$pid"
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs NetApp's own Python client (netapp-ontap) against ontap-sim.
 # Usage: tests/interop/run.sh [pytest arguments]
-# Env: ONTAP_SIM (simulator binary; default target/debug/ontap-sim, built here when missing
+# Env: ONTAP_SIM (simulator binary; default $CARGO_TARGET_DIR or target, /debug/ontap-sim, built here when missing
 # or stale), INTEROP_VENV (default target/interop-venv; reused when it has the pinned versions).
 set -euo pipefail
 
@@ -32,7 +32,8 @@ fi
 
 if [[ -z "${ONTAP_SIM:-}" ]]; then
     cargo build --quiet --bin ontap-sim
-    export ONTAP_SIM="$repo_root/target/debug/ontap-sim"
+    # cargo puts it under CARGO_TARGET_DIR when that is set (CI keeps its build cache there).
+    export ONTAP_SIM="${CARGO_TARGET_DIR:-$repo_root/target}/debug/ontap-sim"
 fi
 if [[ ! -x "$ONTAP_SIM" ]]; then
     echo "ontap-sim not found at $ONTAP_SIM" >&2
