@@ -21,10 +21,42 @@ pub fn describe() -> String {
         .and_then(|output| String::from_utf8(output.stdout).ok())
         .map_or_else(|| "unknown".into(), |text| text.trim().to_owned());
     format!(
-        "- date: {}\n- machine: {cpu}, {cores} cores, {memory} RAM, Linux {kernel}\n- toolchain: {rustc}, release profile\n- load average when it started: {}\n",
+        "- date: {}\n- commit: {}\n- machine: {cpu}, {cores} cores, {memory} RAM, Linux {kernel}\n- toolchain: {rustc}, release profile\n- load average when it started: {}\n",
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+        commit(),
         load_average(),
     )
+}
+
+/// The commit measured, and whether the code differed from it.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| String::from_utf8(output.stdout).ok())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown (not a git checkout)".into();
+    };
+    let changed = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "src",
+        "benches",
+        "Cargo.toml",
+        "Cargo.lock",
+    ])
+    .is_some_and(|text| !text.trim().is_empty());
+    if changed {
+        format!("`{}` with uncommitted changes to the code", head.trim())
+    } else {
+        format!("`{}`", head.trim())
+    }
 }
 
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` has them.
