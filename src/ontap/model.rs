@@ -265,6 +265,8 @@ pub(crate) struct ErrorDetail {
 #[serde(untagged)]
 enum StringOrNumber {
     String(String),
+    // Before `Integer`: ONTAP's byte counters may exceed i64::MAX.
+    Unsigned(u64),
     Integer(i64),
     Float(f64),
 }
@@ -276,6 +278,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(
     Ok(
         Option::<StringOrNumber>::deserialize(deserializer)?.map(|value| match value {
             StringOrNumber::String(text) => text,
+            StringOrNumber::Unsigned(number) => number.to_string(),
             StringOrNumber::Integer(number) => number.to_string(),
             StringOrNumber::Float(number) => number.to_string(),
         }),
@@ -286,6 +289,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(
 fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match Option::<StringOrNumber>::deserialize(deserializer)? {
         None => Ok(None),
+        Some(StringOrNumber::Unsigned(number)) => Ok(Some(number)),
         Some(StringOrNumber::Integer(number)) => u64::try_from(number)
             .map(Some)
             .map_err(|_| serde::de::Error::custom(format!("negative count {number}"))),
@@ -370,6 +374,8 @@ mod tests {
         let sa = decode(json!({"uuid": "a", "ipsec": {"inbound": {"bytes": "12", "packets": 3}}}));
         let inbound = sa.ipsec.and_then(|ipsec| ipsec.inbound).expect("inbound");
         assert_eq!((inbound.bytes, inbound.packets), (Some(12), Some(3)));
+        let huge = decode(json!({"uuid": "b", "ipsec": {"inbound": {"bytes": u64::MAX}}}));
+        assert_eq!(huge.ipsec.and_then(|i| i.inbound).and_then(|d| d.bytes), Some(u64::MAX));
         let bad: Result<SecurityAssociation, _> =
             serde_json::from_value(json!({"uuid": "a", "lifetime": "forever"}));
         assert!(bad.is_err());
