@@ -375,7 +375,10 @@ mod tests {
         let inbound = sa.ipsec.and_then(|ipsec| ipsec.inbound).expect("inbound");
         assert_eq!((inbound.bytes, inbound.packets), (Some(12), Some(3)));
         let huge = decode(json!({"uuid": "b", "ipsec": {"inbound": {"bytes": u64::MAX}}}));
-        assert_eq!(huge.ipsec.and_then(|i| i.inbound).and_then(|d| d.bytes), Some(u64::MAX));
+        assert_eq!(
+            huge.ipsec.and_then(|i| i.inbound).and_then(|d| d.bytes),
+            Some(u64::MAX)
+        );
         let bad: Result<SecurityAssociation, _> =
             serde_json::from_value(json!({"uuid": "a", "lifetime": "forever"}));
         assert!(bad.is_err());
