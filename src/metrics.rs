@@ -176,7 +176,7 @@ impl SaSample {
         };
         let ipsec = record.ipsec.as_ref();
         Self {
-            name: desired.name().to_owned(),
+            name: desired.name.clone(),
             sa_type: text(record.sa_type.as_ref().map(SecurityAssociationType::as_str)),
             node: text(record.node.as_ref().and_then(|n| n.name.as_deref())),
             svm: text(record.svm.as_ref().and_then(|s| s.name.as_deref())),
@@ -434,6 +434,7 @@ mod tests {
         let policy = StatusPolicy {
             counters_refresh_interval: None,
             now: jiff::Timestamp::UNIX_EPOCH,
+            rewrite_everything: false,
         };
         plan(&owner, records, &HashMap::new(), policy).objects
     }

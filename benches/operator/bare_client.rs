@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource as _};
@@ -55,15 +56,18 @@ pub fn desired_objects(
             // The default countersRefreshInterval (15m), as the OntapClusters of the benchmark use.
             counters_refresh_interval: Some(COUNTERS_REFRESH),
             now: jiff::Timestamp::now(),
+            rewrite_everything: false,
         };
         for desired in plan::plan(&owner, records.iter().cloned(), &HashMap::new(), policy).objects
         {
-            let mut object = desired.object;
+            // With nothing in the API server yet, every SA needs its object and status written.
+            let write = desired.write.context("a new SA needs writing")?;
+            let mut object = write.object.context("a new SA's object needs writing")?;
             object.metadata.owner_references = None;
             if let Some(labels) = object.metadata.labels.as_mut() {
                 labels.insert(LABEL_MANAGED_BY.to_owned(), NOT_MANAGED.to_owned());
             }
-            objects.push((object, desired.status));
+            objects.push((object, write.status));
         }
     }
     Ok(objects)

@@ -8,7 +8,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 
-use super::plan::{Deletion, DesiredObject};
+use super::plan::{Deletion, DesiredObject, Write};
 use crate::crd::{
     FIELD_MANAGER, IpsecSecurityAssociation, IpsecSecurityAssociationStatus, OntapCluster,
     OntapClusterStatus,
@@ -57,15 +57,15 @@ pub async fn apply_objects(
     objects: &[DesiredObject],
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
-    let to_write: Vec<&DesiredObject> = objects
+    let to_write: Vec<(&str, &Write)> = objects
         .iter()
-        .filter(|desired| desired.write_object || desired.write_status)
+        .filter_map(|desired| Some((desired.name.as_str(), desired.write.as_deref()?)))
         .collect();
     // Futures are created a batch at a time: 10,000 pending requests at once cost memory.
     for batch in to_write.chunks(WRITE_BATCH) {
         let pending: Vec<_> = batch
             .iter()
-            .map(|desired| apply_one(api, desired, writes))
+            .map(|(name, write)| apply_one(api, name, write, writes))
             .collect();
         run_bounded(pending).await?;
     }
@@ -74,25 +74,18 @@ pub async fn apply_objects(
 
 async fn apply_one(
     api: &Api<IpsecSecurityAssociation>,
-    desired: &DesiredObject,
+    name: &str,
+    write: &Write,
     writes: &WriteCounter,
 ) -> Result<(), kube::Error> {
-    if desired.write_object {
-        api.patch(
-            desired.name(),
-            &apply_params(),
-            &Patch::Apply(&desired.object),
-        )
-        .await?;
+    if let Some(object) = &write.object {
+        api.patch(name, &apply_params(), &Patch::Apply(object))
+            .await?;
         writes
             .security_association_applies
             .fetch_add(1, Ordering::Relaxed);
     }
-    // A newly created object has no status yet, so status follows any object write.
-    if desired.write_status || desired.write_object {
-        apply_status(api, desired.name(), &desired.status, writes).await?;
-    }
-    Ok(())
+    apply_status(api, name, &write.status, writes).await
 }
 
 /// Applies the status of one mirrored object.

@@ -249,14 +249,9 @@ async fn mirror(
     let policy = StatusPolicy {
         counters_refresh_interval: settings.timing.counters_refresh_interval,
         now: Timestamp::now(),
+        rewrite_everything: context.apply_everything,
     };
-    let mut plan = plan::plan(owner, listing.records, &existing, policy);
-    if context.apply_everything {
-        for object in &mut plan.objects {
-            object.write_object = true;
-            object.write_status = true;
-        }
-    }
+    let plan = plan::plan(owner, listing.records, &existing, policy);
     let key = (owner.namespace.clone(), owner.name.clone());
     context
         .metrics

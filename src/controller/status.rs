@@ -246,6 +246,7 @@ mod tests {
         let policy = StatusPolicy {
             counters_refresh_interval: None,
             now: at(0),
+            rewrite_everything: false,
         };
         plan(&owner, records, &HashMap::new(), policy).objects
     }

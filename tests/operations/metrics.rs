@@ -39,16 +39,20 @@ async fn metrics_hold_one_up_series_per_sa_with_its_state_and_follow_the_simulat
     let ns = harness.ns().to_owned();
     // SA series appear before the poll that produced them has finished its writes; the poll
     // itself is counted (and its duration observed) once they are done.
-    wait::until(WAIT, "one sa_up series per SA and the poll counted", || async {
-        let text = operator.metrics().await;
-        count(&text, "ontap_ipsec_sa_up", ("namespace", &ns)) == records.len()
-            && sample(
-                &text,
-                "ontap_ipsec_polls_total",
-                &[("namespace", &ns), ("outcome", "success")],
-            )
-            .is_some_and(|n| n >= 1.0)
-    })
+    wait::until(
+        WAIT,
+        "one sa_up series per SA and the poll counted",
+        || async {
+            let text = operator.metrics().await;
+            count(&text, "ontap_ipsec_sa_up", ("namespace", &ns)) == records.len()
+                && sample(
+                    &text,
+                    "ontap_ipsec_polls_total",
+                    &[("namespace", &ns), ("outcome", "success")],
+                )
+                .is_some_and(|n| n >= 1.0)
+        },
+    )
     .await;
     let text = operator.metrics().await;
     for record in &records {
