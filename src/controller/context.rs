@@ -10,6 +10,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::apply::WriteCounter;
+use super::cluster_index::ClusterIndex;
 use crate::crd::IpsecSecurityAssociation;
 use crate::metrics::{ClusterLabels, Metrics};
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
@@ -22,6 +23,8 @@ pub type SecurityAssociationStore = Store<DeserializeGuard<IpsecSecurityAssociat
 pub struct Context {
     pub client: kube::Client,
     pub security_associations: SecurityAssociationStore,
+    /// Which of those objects each cluster has.
+    pub cluster_index: Arc<ClusterIndex>,
     pub recorder: Recorder,
     pub writes: Arc<WriteCounter>,
     pub metrics: Arc<Metrics>,
@@ -93,6 +96,7 @@ impl Context {
     pub fn new(
         client: kube::Client,
         security_associations: SecurityAssociationStore,
+        cluster_index: Arc<ClusterIndex>,
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
@@ -101,6 +105,7 @@ impl Context {
         Arc::new(Self {
             client,
             security_associations,
+            cluster_index,
             recorder,
             writes,
             metrics,

@@ -1,6 +1,7 @@
 //! The controller: watches OntapClusters and mirrors each cluster's security associations.
 
 pub mod apply;
+pub mod cluster_index;
 pub mod context;
 pub mod error;
 pub mod events;
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster_index::ClusterIndex;
 use futures::StreamExt as _;
 use kube::api::ListParams;
 use kube::core::DeserializeGuard;
@@ -171,15 +173,18 @@ pub async fn run(
     };
 
     let (store, writer) = reflector::store();
+    let index = Arc::new(ClusterIndex::default());
+    let indexed = Arc::clone(&index);
     let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
     let mirror_watch = watcher(mirrored, watcher::Config::default().labels(&selector))
         .default_backoff()
         // managedFields are most of a mirrored object's size and nothing here reads them.
         .modify(|object| object.managed_fields_mut().clear())
         .reflect(writer)
-        .for_each(|event| {
-            if let Err(error) = event {
-                tracing::warn!(%error, "watch of mirrored objects failed; retrying");
+        .for_each(move |event| {
+            match event {
+                Ok(event) => indexed.observe(&event),
+                Err(error) => tracing::warn!(%error, "watch of mirrored objects failed; retrying"),
             }
             std::future::ready(())
         });
@@ -199,6 +204,7 @@ pub async fn run(
     let context = Context::new(
         client,
         store,
+        index,
         recorder,
         options.writes.clone(),
         options.metrics.clone(),

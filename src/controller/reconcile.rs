@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt as _};
 
 use super::apply;
@@ -349,7 +350,12 @@ impl CurrentObjects {
         let cluster_label = super::labels::label_value(&owner.name);
         let mut cached = Vec::new();
         let mut stand_ins = Vec::new();
-        for guarded in context.security_associations.state() {
+        let names = context.cluster_index.names(&owner.namespace, &owner.name);
+        for name in names {
+            let reference = ObjectRef::new(&name).within(&owner.namespace);
+            let Some(guarded) = context.security_associations.get(&reference) else {
+                continue;
+            };
             match &guarded.0 {
                 Ok(object) => {
                     if object.metadata.namespace.as_deref() == Some(&owner.namespace)
