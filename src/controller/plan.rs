@@ -3,7 +3,6 @@
 //! No client required.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash as _, Hasher as _};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -387,11 +386,8 @@ fn apply_counters(
         return;
     }
     let last = current.and_then(|status| status.counters_observed_at.as_ref());
-    let due = last.is_none_or(|Time(observed)| {
-        let elapsed = policy.now.duration_since(*observed);
-        let wait = interval + spread_offset(&record.uuid, interval);
-        elapsed.is_negative() || elapsed.unsigned_abs() >= wait
-    });
+    let due = last
+        .is_none_or(|Time(observed)| counters_due(&record.uuid, *observed, policy.now, interval));
     let current_ipsec = current.and_then(|status| status.ipsec.as_ref());
     if due {
         ipsec.inbound = record_ipsec.inbound.as_ref().map(traffic_with_counters);
@@ -416,15 +412,29 @@ fn apply_counters(
     }
 }
 
-/// A stable offset of up to a tenth of the interval, so SAs found in one poll do not all
-/// write their counters in the same later poll.
-fn spread_offset(uuid: &str, interval: Duration) -> Duration {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    uuid.hash(&mut hasher);
-    let tenth_ms = u64::try_from(interval.as_millis() / 10)
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Duration::from_millis(hasher.finish() % tenth_ms)
+/// Whether counters last written at `observed` are due at `now`. Each SA has its own phase
+/// in the interval, taken from its uuid, and comes due at the first point of its phase at least
+/// half an interval after its last write. So SAs first mirrored together are refreshed evenly
+/// over one interval instead of in one burst, and then once per interval each; a clock that
+/// went backwards makes them due at once.
+fn counters_due(uuid: &str, observed: Timestamp, now: Timestamp, interval: Duration) -> bool {
+    let interval = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX).max(1);
+    let (observed, now) = (observed.as_second(), now.as_second());
+    if now < observed {
+        return true;
+    }
+    let earliest = observed.saturating_add(interval / 2);
+    let phase = phase_in(uuid, interval);
+    let due_at = earliest.saturating_add((phase - earliest).rem_euclid(interval));
+    now >= due_at
+}
+
+/// A stable second within the interval for `uuid` (FNV-1a, so it survives a new toolchain).
+fn phase_in(uuid: &str, interval: i64) -> i64 {
+    let hash = uuid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::try_from(hash % interval.unsigned_abs()).unwrap_or_default()
 }
 
 fn whole_seconds(now: Timestamp) -> Timestamp {
@@ -617,7 +627,8 @@ mod tests {
         );
         let held = stored(&first);
         let existing = by_name(&held);
-        for (seconds, bytes) in [(60, 20), (120, 30), (900, 40)] {
+        // Never due within half an interval of the last write, whatever the SA's phase.
+        for (seconds, bytes) in [(60, 20), (120, 30), (449, 40)] {
             let next = plan(
                 &owner(),
                 [ipsec_record("u-1", "installed", bytes)],
@@ -629,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn counters_are_written_once_the_refresh_interval_and_offset_have_passed() {
+    fn counters_are_written_within_one_and_a_half_intervals() {
         let first = plan(
             &owner(),
             [ipsec_record("u-1", "installed", 10)],
@@ -641,11 +652,11 @@ mod tests {
             &owner(),
             [ipsec_record("u-1", "installed", 99)],
             &by_name(&held),
-            policy(991, Some(900)),
+            policy(1350, Some(900)),
         );
         let desired = written(&later.objects[0]);
         assert_eq!(desired.object, None);
-        assert_eq!(desired.status.counters_observed_at, Some(Time(at(991))));
+        assert_eq!(desired.status.counters_observed_at, Some(Time(at(1350))));
         let outbound = desired
             .status
             .ipsec
@@ -653,6 +664,45 @@ mod tests {
             .and_then(|i| i.outbound)
             .expect("outbound");
         assert_eq!(outbound.bytes, Some(99));
+    }
+
+    /// The first second, from `from` on, at which counters written at `observed` are due.
+    fn first_due(uuid: &str, observed: i64, from: i64) -> i64 {
+        let interval = Duration::from_secs(900);
+        (from..from + 2 * 900)
+            .find(|&now| counters_due(uuid, at(observed), at(now), interval))
+            .expect("due within two intervals")
+    }
+
+    #[test]
+    fn counters_of_sas_mirrored_together_come_due_evenly_over_one_interval() {
+        let mut per_tenth = [0_u32; 10];
+        for n in 0..1000 {
+            let due = first_due(&format!("5f1c{n:04}-8d3a-4b1e-9c2f-0a6b7e8d9c{n:02}"), 0, 0);
+            assert!((450..1350).contains(&due), "due at {due}");
+            per_tenth[usize::try_from((due - 450) / 90).expect("positive")] += 1;
+        }
+        // 100 expected in each tenth of the interval; a burst would fill one.
+        assert!(
+            per_tenth.iter().all(|&count| (50..=150).contains(&count)),
+            "{per_tenth:?}"
+        );
+    }
+
+    #[test]
+    fn after_a_refresh_the_next_is_due_one_interval_later_despite_poll_lag() {
+        for uuid in ["u-1", "0a0758cf-093f-405b-8fd1-77fcb09d73ca", "x"] {
+            let first = first_due(uuid, 0, 0);
+            // The poll that writes comes a little after the SA came due.
+            let written = first + 7;
+            assert_eq!(first_due(uuid, written, written), first + 900, "{uuid}");
+        }
+    }
+
+    #[test]
+    fn a_clock_that_went_backwards_makes_counters_due() {
+        let interval = Duration::from_secs(900);
+        assert!(counters_due("u-1", at(100), at(50), interval));
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub struct IpsecSecurityAssociationStatus {
     /// IPsec details; present for ipsec SAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipsec: Option<IpsecStatus>,
-    /// When the traffic counters under ipsec were read. Counters are written at most once per
+    /// When the traffic counters under ipsec were read. Counters are written about once per
     /// countersRefreshInterval of the OntapCluster, so they lag the live values (see the metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters_observed_at: Option<Time>,

@@ -60,7 +60,9 @@ async fn counters_are_written_once_per_refresh_interval() {
         .writes
         .security_association_status_applies
         .load(Ordering::Relaxed);
-    // 20 s plus at most a tenth of spread; polls every 10 s: one write per IPsec SA per window.
+    // Each SA comes due 10–30 s after its first write, then every 20 s (40 s when the poll
+    // lags its phase by more than half the interval); polls every 10 s. In 45 s every IPsec
+    // SA is written at least once and never more often than once per 20 s.
     tokio::time::sleep(Duration::from_secs(45)).await;
     let written = harness
         .writes
@@ -68,7 +70,7 @@ async fn counters_are_written_once_per_refresh_interval() {
         .load(Ordering::Relaxed)
         - before;
     assert!(
-        written >= ipsec && written <= 2 * ipsec,
+        written >= ipsec && written <= 3 * ipsec,
         "{written} status writes for {ipsec} IPsec SAs over 45 s"
     );
     let item = harness
