@@ -51,6 +51,12 @@ const CLUSTER_FIELDS: &[&str] = &[
     "version.minor",
 ];
 
+/// Every leaf field of the SA endpoint, on the newest release the simulator plays.
+#[must_use]
+pub fn security_association_fields() -> Vec<&'static str> {
+    [SECURITY_ASSOCIATION_FIELDS, OFFLOAD_FIELDS].concat()
+}
+
 /// The leaf field paths of one record type; object paths are the prefixes of leaves.
 #[derive(Debug, Clone)]
 pub struct FieldCatalog {

@@ -24,6 +24,7 @@ mod state;
 mod tls;
 mod version;
 
+pub use catalog::security_association_fields;
 pub use config::{DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, SimulatorConfig};
 pub use control::ControlError;
 pub use fault::{Fault, FaultEffect, FaultError, FaultScope};

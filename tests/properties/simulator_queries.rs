@@ -23,38 +23,9 @@ const CONTROL_FAULTS: &str = "/_sim/faults";
 /// Responses are small; this only bounds a runaway body.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Leaf fields of the SA endpoint, plus object paths, an offload field older releases lack, and
-/// near misses.
-const FIELDS: &[&str] = &[
-    "uuid",
-    "type",
-    "scope",
-    "policy_name",
-    "local_address",
-    "remote_address",
-    "cipher_suite",
-    "lifetime",
-    "node.name",
-    "node.uuid",
-    "svm.name",
-    "svm.uuid",
-    "ike.state",
-    "ike.version",
-    "ike.authentication",
-    "ike.is_initiator",
-    "ike.initiator_security_parameter_index",
-    "ipsec.state",
-    "ipsec.action",
-    "ipsec.inbound.bytes",
-    "ipsec.inbound.security_parameter_index",
-    "ipsec.outbound.packets",
-    "node",
-    "ipsec.inbound",
-    "ipsec.inbound.offload_bytes",
-    "records",
-    "nod.name",
-    "",
-];
+/// Object paths and near misses, beside the simulator's own leaf fields (which include offload
+/// fields the default release lacks).
+const NOT_LEAVES: &[&str] = &["node", "ipsec.inbound", "records", "nod.name", ""];
 
 /// Operands that match generated records, and some that cannot.
 fn operand() -> impl Strategy<Value = String> {
@@ -88,7 +59,13 @@ fn filter_value() -> impl Strategy<Value = String> {
 
 fn field() -> impl Strategy<Value = String> {
     prop_oneof![
-        8 => prop::sample::select(FIELDS).prop_map(str::to_owned),
+        8 => prop::sample::select(
+            sim::security_association_fields()
+                .into_iter()
+                .chain(NOT_LEAVES.iter().copied())
+                .collect::<Vec<_>>()
+        )
+        .prop_map(str::to_owned),
         1 => Just("*".to_owned()),
         1 => Just("**".to_owned()),
         1 => "[a-z_.]{0,10}",
