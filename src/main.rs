@@ -22,7 +22,7 @@ use ontap_ipsec_operator::telemetry::{self, LogFormat};
 use prometheus_client::registry::Registry;
 
 /// Every poll builds and drops many small strings and maps; with glibc's allocator that churn
-/// cost about half of a steady-state poll's CPU and left freed memory resident (docs/benchmarks.md).
+/// cost close to half of a steady-state poll's CPU (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
