@@ -1,5 +1,6 @@
 //! Failure hardening on the real control plane with `ontap-sim`: an operator killed mid-mirror,
-//! faults while paging, rotated credentials, and one slow ONTAP among fast ones.
+//! faults while paging, rotated credentials, one slow ONTAP among fast ones, and an API-server
+//! restart.
 // End-to-end scenarios read best as one story each.
 #![allow(clippy::too_many_lines)]
 
@@ -13,6 +14,7 @@ mod harness;
 #[allow(dead_code)]
 mod process;
 
+mod api_server_restart;
 mod credentials;
 mod inventory;
 mod killed_mid_mirror;

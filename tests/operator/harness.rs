@@ -46,6 +46,15 @@ impl Harness {
     pub async fn new(prefix: &str, records: Vec<serde_json::Value>) -> Self {
         let client = k8s::client().await;
         CRDS.get_or_init(|| async { k8s::apply_crds() }).await;
+        Self::new_with_client(client, prefix, records).await
+    }
+
+    /// As [`Harness::new`], on the API server `client` talks to, whose CRDs the caller installed.
+    pub async fn new_with_client(
+        client: Client,
+        prefix: &str,
+        records: Vec<serde_json::Value>,
+    ) -> Self {
         let namespace = TestNamespace::create(&client, prefix).await;
         let simulator = sim::start(SimulatorConfig {
             records,
