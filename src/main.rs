@@ -119,6 +119,9 @@ enum OutputFormat {
 const EXIT_UNHEALTHY: u8 = 1;
 /// Exit status when the command itself fails (cannot reach ONTAP, bad flags, ...).
 const EXIT_ERROR: u8 = 2;
+/// How long a stopping controller may spend finishing its in-flight polls before the process
+/// exits without them: what they had not written, the next leader's first poll writes.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -175,7 +178,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = shutdown_signal().shared();
     if !args.leader_elect {
-        controller::run(client, options, shutdown).await?;
+        run_until_stopped(client, options, shutdown).await?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -206,7 +209,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let result = controller::run(client, options, stop).await;
+    let result = run_until_stopped(client, options, stop.boxed().shared()).await;
     let lost_lease = lost.peek().is_some();
     // Every receiver must be gone for the lease manager to release the Lease.
     drop(lost);
@@ -230,6 +233,36 @@ fn lease_namespace(flag: Option<String>, client: &kube::Client) -> String {
                 .filter(|namespace| !namespace.is_empty())
         })
         .unwrap_or_else(|| client.default_namespace().to_owned())
+}
+
+/// Runs the controller until `stop` completes and the controller has stopped, or until
+/// [`STOP_GRACE`] after `stop`, whichever comes first, so a stop request always ends the process
+/// within seconds.
+async fn run_until_stopped<F>(
+    client: kube::Client,
+    options: RunOptions,
+    stop: F,
+) -> Result<(), controller::StartError>
+where
+    F: std::future::Future<Output = ()> + Clone + Send + Sync + 'static,
+{
+    let deadline = {
+        let stop = stop.clone();
+        async move {
+            stop.await;
+            tokio::time::sleep(STOP_GRACE).await;
+        }
+    };
+    tokio::select! {
+        result = controller::run(client, options, stop) => result,
+        () = deadline => {
+            tracing::warn!(
+                grace_seconds = STOP_GRACE.as_secs(),
+                "the controller did not stop in time; exiting without its in-flight polls"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
