@@ -3,10 +3,8 @@
 
 k8s_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$k8s_here/../.." && pwd)"
-# K8S_STATE_DIR runs a second, private control plane beside the shared one (a test that restarts
-# its API server uses one); the binaries stay those of target/k8s/bin.
-state_dir="${K8S_STATE_DIR:-$repo_root/target/k8s}"
-bin_dir="$repo_root/target/k8s/bin"
+state_dir="$repo_root/target/k8s"
+bin_dir="$state_dir/bin"
 pid_dir="$state_dir/pids"
 log_dir="$state_dir/logs"
 pki_dir="$state_dir/pki"

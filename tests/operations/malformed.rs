@@ -17,7 +17,6 @@ use ontap_ipsec_operator::sim::{self, SimulatorConfig};
 use serde_json::json;
 
 use crate::process::OperatorProcess;
-use crate::readiness::fresh_api_server;
 use crate::support::{k8s, wait};
 
 const NAMESPACE: &str = "storage";
@@ -59,11 +58,8 @@ async fn ontap_cluster(client: &Client, name: &str, spec: serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ontap_cluster_that_cannot_be_decoded_does_not_stall_the_others() {
-    let server = fresh_api_server().await;
-    let client = k8s::client_for(
-        kube::config::Kubeconfig::read_from(server.kubeconfig.path()).expect("kubeconfig"),
-    )
-    .await;
+    let server = k8s::FreshApiServer::start().await;
+    let client = server.client().await;
     let definitions: Api<CustomResourceDefinition> = Api::all(client.clone());
     for definition in lenient_crds() {
         let name = definition.metadata.name.clone().expect("name");
@@ -76,22 +72,13 @@ async fn an_ontap_cluster_that_cannot_be_decoded_does_not_stall_the_others() {
             .await
             .expect("CRD applied");
     }
-    let established = k8s::kubectl_command()
-        .env("KUBECONFIG", server.kubeconfig.path())
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "--all",
-        ])
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        established.status.success(),
-        "{}",
-        String::from_utf8_lossy(&established.stderr)
-    );
+    server.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
     let namespace: Namespace =
         serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).expect("ns");
     Api::<Namespace>::all(client.clone())

@@ -1,9 +1,12 @@
 //! Connects integration tests to the local control plane that `make cluster-up` starts.
 
+mod fresh_api_server;
 mod namespace;
 mod service_account;
 
 // Re-exported so tests write `support::k8s::TestNamespace`; a target may not use every one.
+#[allow(unused_imports)]
+pub use fresh_api_server::FreshApiServer;
 #[allow(unused_imports)]
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 #[allow(unused_imports)]
