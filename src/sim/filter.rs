@@ -96,6 +96,9 @@ impl Predicate {
     }
 
     /// `value` is `None` for a missing field or JSON null.
+    ///
+    /// Only `null` matches an unset field: ONTAP leaves unset fields out of every other query,
+    /// `!x` included (`svm.name=!svm1` does not return cluster-scoped SAs, which have no `svm`).
     fn holds(&self, value: Option<&Value>) -> bool {
         if let Some(Value::Array(items)) = value {
             return match self {
@@ -112,13 +115,13 @@ impl Predicate {
             Self::Null => value.is_none(),
             Self::NotNull => value.is_some(),
             Self::Equals(operand) => value.is_some_and(|value| equals(value, operand)),
-            Self::NotEquals(operand) => !value.is_some_and(|value| equals(value, operand)),
+            Self::NotEquals(operand) => value.is_some_and(|value| !equals(value, operand)),
             Self::Wildcard(pattern) => value
                 .and_then(scalar_text)
                 .is_some_and(|text| glob(pattern, &text.to_lowercase())),
-            Self::NotWildcard(pattern) => !value
-                .and_then(scalar_text)
-                .is_some_and(|text| glob(pattern, &text.to_lowercase())),
+            Self::NotWildcard(pattern) => value.is_some_and(|value| {
+                !scalar_text(value).is_some_and(|text| glob(pattern, &text.to_lowercase()))
+            }),
             Self::Less(operand) => compare(value, operand) == Some(Ordering::Less),
             Self::LessOrEqual(operand) => {
                 matches!(
@@ -243,10 +246,35 @@ mod tests {
     }
 
     #[test]
-    fn not_operator_negates_and_holds_for_missing_fields() {
+    fn not_operator_negates_but_never_matches_unset_fields() {
         assert!(holds("type", "!ike"));
         assert!(!holds("type", "!ipsec"));
-        assert!(holds("policy_name", "!anything"));
+        assert!(!holds("policy_name", "!anything"));
+        assert!(!holds("policy_name", "!any*"));
+        // `svm` is JSON null in the record: unset as well.
+        assert!(!holds("svm.name", "!svm1"));
+        assert!(!holds("svm", "!svm1"));
+        assert!(holds("node.name", "!cluster1-01"));
+        assert!(!holds("node.name", "!cluster1-02"));
+    }
+
+    #[test]
+    fn unset_fields_match_only_null() {
+        assert!(holds("policy_name", "null"));
+        assert!(!holds("policy_name", "!null"));
+        assert!(holds("policy_name", "!x|null"));
+        for operand in ["x", "!x", "*", "!*x*", "<1", ">1", "<=1", ">=1", "1..2"] {
+            assert!(!holds("policy_name", operand), "{operand}");
+        }
+    }
+
+    #[test]
+    fn not_on_a_list_needs_every_element_to_differ() {
+        let record = json!({"tags": ["a", "b"], "none": []});
+        assert!(Filter::parse("tags", "!c").matches(&record));
+        assert!(!Filter::parse("tags", "!a").matches(&record));
+        assert!(Filter::parse("none", "null").matches(&record));
+        assert!(!Filter::parse("none", "!null").matches(&record));
     }
 
     #[test]

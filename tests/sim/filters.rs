@@ -27,6 +27,16 @@ async fn not_operator_excludes_matches() {
 }
 
 #[tokio::test]
+async fn not_operator_never_matches_unset_fields() {
+    // c is cluster-scoped and has no svm: ONTAP leaves it out of `!` queries on svm fields.
+    assert_eq!(matching("svm.name=!vs1").await, uuids("d"));
+    assert_eq!(matching("svm.name=!vs*").await, Vec::<String>::new());
+    assert_eq!(matching("svm.name=!vs1|null").await, uuids("cd"));
+    assert_eq!(matching("ike.state=!established").await, uuids("c"));
+    assert_eq!(matching("ipsec.state=!installed").await, uuids("d"));
+}
+
+#[tokio::test]
 async fn comparison_operators_compare_numbers_numerically() {
     assert_eq!(matching("lifetime=<300").await, uuids("ab"));
     assert_eq!(matching("lifetime=<=300").await, uuids("abc"));
