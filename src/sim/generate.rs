@@ -1,4 +1,8 @@
 //! Generates realistic, healthy security-association records: one `ike` and one `ipsec` SA per tunnel.
+//!
+//! Public NetApp examples settle neither way whether an `ipsec` record carries an `ike` object or
+//! an `ike` record an `ipsec` one; generated `ipsec` records carry the tunnel's IKE
+//! `authentication`, `version` and `is_initiator`, and `ike` records carry no `ipsec` object.
 
 use serde_json::{Value, json};
 
@@ -104,21 +108,29 @@ impl Tunnel {
         record
     }
 
-    fn ike_record(&self) -> Value {
-        let mut record = self.common("ike", IKE_LIFETIME_SECONDS);
-        record["ike"] = json!({
-            "state": "established",
+    /// What the tunnel's IKE negotiation says, shared by both of its SAs.
+    fn ike_parameters(&self) -> Value {
+        json!({
             "authentication": if self.index % 7 == 6 { "cert" } else { "psk" },
             "version": 2,
             "is_initiator": self.index.is_multiple_of(2),
-            "initiator_security_parameter_index": format!("{:016x}", mix(self.index, 1)),
-            "responder_security_parameter_index": format!("{:016x}", mix(self.index, 2)),
-        });
+        })
+    }
+
+    fn ike_record(&self) -> Value {
+        let mut record = self.common("ike", IKE_LIFETIME_SECONDS);
+        let mut ike = self.ike_parameters();
+        ike["state"] = json!("established");
+        ike["initiator_security_parameter_index"] = json!(format!("{:016x}", mix(self.index, 1)));
+        ike["responder_security_parameter_index"] = json!(format!("{:016x}", mix(self.index, 2)));
+        record["ike"] = ike;
         record
     }
 
+    /// The IPsec SA also carries the tunnel's IKE parameters (no IKE state or SPIs).
     fn ipsec_record(&self) -> Value {
         let mut record = self.common("ipsec", IPSEC_LIFETIME_SECONDS);
+        record["ike"] = self.ike_parameters();
         record["ipsec"] = json!({
             "state": "installed",
             "action": "esp_transport",
@@ -250,6 +262,29 @@ mod tests {
                 .as_str()
                 .map(str::len),
             Some(8)
+        );
+    }
+
+    #[test]
+    fn ipsec_records_carry_the_tunnel_ike_parameters_only() {
+        let records = generate(1, 7);
+        for pair in records.chunks(2) {
+            let (ike, ipsec) = (&pair[0], &pair[1]);
+            for field in ["authentication", "version", "is_initiator"] {
+                assert_eq!(ipsec["ike"][field], ike["ike"][field], "{field}");
+            }
+            assert!(ipsec["ike"].get("state").is_none());
+            assert!(
+                ipsec["ike"]
+                    .get("initiator_security_parameter_index")
+                    .is_none()
+            );
+            assert!(ike.get("ipsec").is_none());
+        }
+        assert!(
+            records
+                .iter()
+                .any(|r| r["type"] == "ipsec" && r["ike"]["authentication"] == "cert")
         );
     }
 }

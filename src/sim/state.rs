@@ -234,13 +234,15 @@ impl SimulatorState {
         let current = self.record(uuid).ok_or_else(|| StateError::NotFound {
             uuid: uuid.to_owned(),
         })?;
-        if current.get("ike").is_some_and(Value::is_object) {
+        // An `ipsec` SA's `ike` object holds the tunnel's parameters, not IKE SPIs.
+        let kind = current.get("type").and_then(Value::as_str);
+        if kind != Some("ipsec") && current.get("ike").is_some_and(Value::is_object) {
             patch["ike"] = serde_json::json!({
                 "initiator_security_parameter_index": format!("{:016x}", fastrand::u64(..)),
                 "responder_security_parameter_index": format!("{:016x}", fastrand::u64(..)),
             });
         }
-        if current.get("ipsec").is_some_and(Value::is_object) {
+        if kind != Some("ike") && current.get("ipsec").is_some_and(Value::is_object) {
             let direction = || {
                 serde_json::json!({
                     "security_parameter_index": format!("{:08x}", fastrand::u32(..)),
@@ -394,6 +396,19 @@ mod tests {
         );
         assert!(state.record("a").is_none());
         assert_eq!(state.records().len(), 1);
+    }
+
+    #[test]
+    fn rekey_of_an_ipsec_sa_leaves_its_ike_parameters_alone() {
+        let mut record = ipsec("a");
+        record["ike"] = json!({"authentication": "psk", "version": 2});
+        let state = SimulatorState::new(vec![record]).expect("valid");
+        let rekeyed = state.rekey_record("a").expect("rekeyed");
+        assert_eq!(
+            rekeyed["ike"],
+            json!({"authentication": "psk", "version": 2})
+        );
+        assert_eq!(rekeyed["ipsec"]["inbound"]["bytes"], 0);
     }
 
     #[test]
