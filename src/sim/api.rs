@@ -10,6 +10,7 @@ use http::{StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::collection::{self, CollectionRequest};
+use super::fault::PageShaping;
 use super::fields::FieldSelection;
 use super::ontap_error::OntapError;
 use super::paths;
@@ -33,13 +34,22 @@ pub async fn security_associations(
         Ok(query) => query,
         Err(error) => return response::error(&error, format),
     };
-    let request = CollectionRequest {
-        path: paths::SECURITY_ASSOCIATIONS,
-        self_href: self_href(&uri),
-        query: &query,
-        shaping: shaping.and_then(|Extension(Shaping(shaping))| shaping),
-    };
+    let shaping = shaping.and_then(|Extension(Shaping(shaping))| shaping);
     let body = app.state.read(|store, read| {
+        let request = CollectionRequest {
+            path: paths::SECURITY_ASSOCIATIONS,
+            self_href: self_href(&uri),
+            query: &query,
+            shaping: shaping.map(|shaping| match shaping {
+                PageShaping::MissingNode(mut missing) => {
+                    if missing.node.is_none() {
+                        missing.node = store.last_node_name();
+                    }
+                    PageShaping::MissingNode(missing)
+                }
+                other => other,
+            }),
+        };
         collection::body(&request, |start| {
             store
                 .starting_at(start, read)

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::fault::PageShaping;
+use super::fault::{MissingNode, PageShaping};
 use super::order::compare_records;
 use super::paths;
 use super::query::CollectionQuery;
@@ -17,6 +17,7 @@ pub struct CollectionRequest<'a> {
     /// The request's own path and query, for `_links.self`.
     pub self_href: String,
     pub query: &'a CollectionQuery,
+    /// Page faults; a [`MissingNode`] without a node leaves no records out.
     pub shaping: Option<PageShaping>,
 }
 
@@ -30,15 +31,28 @@ where
     I: Iterator<Item = Value>,
 {
     let query = request.query;
-    let matches = |record: &Value| query.filters.iter().all(|filter| filter.matches(record));
+    let missing = match &request.shaping {
+        Some(PageShaping::MissingNode(missing)) => Some(missing),
+        _ => None,
+    };
+    let omitted_node = missing.and_then(|missing| missing.node.as_deref());
+    let matches = |record: &Value| {
+        query.filters.iter().all(|filter| filter.matches(record))
+            && omitted_node.is_none_or(|node| node_name(record) != Some(node))
+    };
     let self_link = json!({ "self": { "href": request.self_href } });
     if !query.return_records {
         let total = source(None).filter(|record| matches(record)).count();
-        return json!({ "num_records": total, "_links": self_link });
+        let mut body = json!({
+            "num_records": reported_count(total, request.shaping.as_ref()),
+            "_links": self_link,
+        });
+        add_error(&mut body, missing);
+        return body;
     }
     let (records, next_start) = if query.order_by.is_empty() {
         let candidates = source(query.start_uuid.as_deref()).filter(|record| matches(record));
-        cut_page(candidates, query.max_records, request.shaping)
+        cut_page(candidates, query.max_records, request.shaping.as_ref())
     } else {
         let mut sorted: Vec<Value> = source(None).filter(|record| matches(record)).collect();
         sorted.sort_by(|left, right| compare_records(&query.order_by, left, right));
@@ -50,7 +64,7 @@ where
                 .position(|record| uuid_of(record) == Some(start)),
         };
         let candidates = sorted.into_iter().skip(position.unwrap_or(usize::MAX));
-        cut_page(candidates, query.max_records, request.shaping)
+        cut_page(candidates, query.max_records, request.shaping.as_ref())
     };
     let records: Vec<Value> = records
         .into_iter()
@@ -62,23 +76,47 @@ where
         let href = paths::with_query(request.path, &query.next_query(&start));
         links.insert("next".to_owned(), json!({ "href": href }));
     }
-    json!({
+    let num_records = reported_count(records.len(), request.shaping.as_ref());
+    let mut body = json!({
         "records": records,
-        "num_records": records.len(),
+        "num_records": num_records,
         "_links": links,
-    })
+    });
+    add_error(&mut body, missing);
+    body
+}
+
+/// `num_records` as served: the true count, or off by a `num_records_mismatch` delta.
+fn reported_count(count: usize, shaping: Option<&PageShaping>) -> u64 {
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    match shaping {
+        Some(PageShaping::NumRecordsOff(delta)) => count.saturating_add_signed(*delta),
+        _ => count,
+    }
+}
+
+/// The `error` object ONTAP puts next to `records` when a node's records could not be read.
+fn add_error(body: &mut Value, missing: Option<&MissingNode>) {
+    if let (Some(missing), Some(object)) = (missing, body.as_object_mut()) {
+        object.insert("error".to_owned(), missing.error(missing.node.as_deref()));
+    }
+}
+
+fn node_name(record: &Value) -> Option<&str> {
+    record.pointer("/node/name").and_then(Value::as_str)
 }
 
 /// Takes one page from the matching records; returns it and the uuid the next page starts at.
 fn cut_page(
     mut candidates: impl Iterator<Item = Value>,
     max_records: usize,
-    shaping: Option<PageShaping>,
+    shaping: Option<&PageShaping>,
 ) -> (Vec<Value>, Option<String>) {
     let limit = match shaping {
-        None => max_records,
-        Some(PageShaping::Short(records)) => records.min(max_records),
+        Some(PageShaping::Short(records)) => (*records).min(max_records),
         Some(PageShaping::Empty) => 0,
+        Some(PageShaping::Oversized(extra)) => max_records.saturating_add(*extra),
+        Some(PageShaping::NumRecordsOff(_) | PageShaping::MissingNode(_)) | None => max_records,
     };
     let page: Vec<Value> = candidates.by_ref().take(limit).collect();
     let next = candidates
@@ -207,6 +245,64 @@ mod tests {
         assert_eq!(
             body["_links"]["next"]["href"],
             "/api/x?start.uuid=u3&max_records=5"
+        );
+    }
+
+    #[test]
+    fn oversized_pages_serve_extra_records_and_link_after_them() {
+        let body = run("max_records=2", Some(PageShaping::Oversized(3)));
+        assert_eq!(uuids(&body), ["u0", "u1", "u2", "u3", "u4"]);
+        assert_eq!(body["num_records"], 5);
+        assert!(
+            body["_links"]["next"]["href"]
+                .as_str()
+                .is_some_and(|href| href.starts_with("/api/x?start.uuid=u5&"))
+        );
+        let tail = run(
+            "start.uuid=u5&max_records=2",
+            Some(PageShaping::Oversized(3)),
+        );
+        assert_eq!(uuids(&tail), ["u5", "u6"]);
+    }
+
+    #[test]
+    fn num_records_can_disagree_with_the_page() {
+        let more = run("max_records=3", Some(PageShaping::NumRecordsOff(1)));
+        assert_eq!(uuids(&more).len(), 3);
+        assert_eq!(more["num_records"], 4);
+        let fewer = run("max_records=3", Some(PageShaping::NumRecordsOff(-5)));
+        assert_eq!(fewer["num_records"], 0);
+        let count = run("return_records=false", Some(PageShaping::NumRecordsOff(2)));
+        assert_eq!(count["num_records"], 9);
+    }
+
+    #[test]
+    fn missing_node_pages_leave_its_records_out_and_carry_an_error() {
+        let catalog = FieldCatalog::security_associations(&OntapVersion::default());
+        let query = parse_collection(Some("max_records=10"), &catalog).expect("valid query");
+        let missing = MissingNode {
+            node: Some("n2".to_owned()),
+            code: None,
+            message: None,
+        };
+        let request = CollectionRequest {
+            path: "/api/x",
+            self_href: "/api/x".to_owned(),
+            query: &query,
+            shaping: Some(PageShaping::MissingNode(missing)),
+        };
+        let all: Vec<Value> = (0..4)
+            .map(|i| json!({"uuid": format!("u{i}"), "node": {"name": format!("n{}", i % 2 + 1)}}))
+            .collect();
+        let body = body(&request, |_| all.clone().into_iter());
+        assert_eq!(uuids(&body), ["u0", "u2"]);
+        assert_eq!(body["num_records"], 2);
+        assert_eq!(body["error"]["code"], "13");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("n2")),
+            "{body}"
         );
     }
 }

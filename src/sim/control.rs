@@ -143,10 +143,11 @@ pub async fn clear_faults(State(app): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// `GET /_sim/stats`: `/api/` requests served and records held.
+/// `GET /_sim/stats`: `/api/` requests served, records held, stalls and endless bodies open.
 pub async fn stats(State(app): State<AppState>) -> Json<Value> {
     Json(json!({
         "requests": app.state.request_count(),
         "records": app.state.peek(super::state::RecordStore::len),
+        "hanging": app.state.hanging_responses(),
     }))
 }

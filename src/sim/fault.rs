@@ -12,6 +12,10 @@ use super::ontap_error::{
 };
 
 const DEFAULT_ERROR_STATUS: u16 = 503;
+/// Code of the `error` object an `error_in_ok` page carries unless the fault names one.
+pub const DEFAULT_ERROR_IN_OK_CODE: &str = "13";
+const DEFAULT_NUM_RECORDS_DELTA: i64 = 1;
+const DEFAULT_OVERSIZED_EXTRA: usize = 1;
 
 /// One fault, as the control API takes it (`POST /_sim/faults`) and as tests build it in-process.
 ///
@@ -63,6 +67,31 @@ pub enum FaultEffect {
     EmptyPages,
     /// Answer 401 even though the credentials are right.
     Unauthorized,
+    /// Answer a collection page with 200 and an `error` object next to `records`, leaving out
+    /// the records of one node, as ONTAP does when a node's SA table cannot be read.
+    ErrorInOk {
+        /// The node whose records are missing; absent = the node of the last record in uuid order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Serve a collection page whose `num_records` is off by `delta` from the records on it.
+    NumRecordsMismatch {
+        #[serde(default = "default_num_records_delta")]
+        delta: i64,
+    },
+    /// Serve up to `extra` records more on a collection page than `max_records` asked for.
+    OversizedPage {
+        #[serde(default = "default_oversized_extra")]
+        extra: usize,
+    },
+    /// Answer 200 with a chunked body that never ends, until the client goes away.
+    EndlessBody,
+    /// Accept the request and never answer, until the client goes away.
+    Stall,
 }
 
 /// The `/api/` requests a fault can hit.
@@ -87,6 +116,10 @@ pub enum FaultError {
     ZeroCount,
     #[error("fault from_page must be at least 1")]
     ZeroFromPage,
+    #[error("num_records_mismatch delta must not be 0")]
+    ZeroDelta,
+    #[error("oversized_page extra must be at least 1")]
+    ZeroExtra,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -101,6 +134,14 @@ fn is_zero(value: &u32) -> bool {
 
 fn default_error_status() -> u16 {
     DEFAULT_ERROR_STATUS
+}
+
+fn default_num_records_delta() -> i64 {
+    DEFAULT_NUM_RECORDS_DELTA
+}
+
+fn default_oversized_extra() -> usize {
+    DEFAULT_OVERSIZED_EXTRA
 }
 
 impl Fault {
@@ -170,6 +211,60 @@ impl Fault {
         Self::new(FaultEffect::Unauthorized)
     }
 
+    /// A 200 collection page with an `error` object (code `13`), missing the records of the
+    /// node of the last record in uuid order.
+    #[must_use]
+    pub fn error_in_ok() -> Self {
+        Self::new(FaultEffect::ErrorInOk {
+            node: None,
+            code: None,
+            message: None,
+        })
+    }
+
+    /// A 200 collection page with an `error` object, missing the records of `node`.
+    #[must_use]
+    pub fn error_in_ok_for_node(node: &str) -> Self {
+        Self::new(FaultEffect::ErrorInOk {
+            node: Some(node.to_owned()),
+            code: None,
+            message: None,
+        })
+    }
+
+    /// A 200 collection page with an `error` object of this code and message, missing the
+    /// records of `node` (or of the default node).
+    #[must_use]
+    pub fn error_in_ok_with(node: Option<&str>, code: &str, message: &str) -> Self {
+        Self::new(FaultEffect::ErrorInOk {
+            node: node.map(str::to_owned),
+            code: Some(code.to_owned()),
+            message: Some(message.to_owned()),
+        })
+    }
+
+    /// A collection page whose `num_records` is the number of records on it plus `delta`.
+    #[must_use]
+    pub fn num_records_mismatch(delta: i64) -> Self {
+        Self::new(FaultEffect::NumRecordsMismatch { delta })
+    }
+
+    /// A collection page with up to `extra` records more than `max_records`.
+    #[must_use]
+    pub fn oversized_page(extra: usize) -> Self {
+        Self::new(FaultEffect::OversizedPage { extra })
+    }
+
+    #[must_use]
+    pub fn endless_body() -> Self {
+        Self::new(FaultEffect::EndlessBody)
+    }
+
+    #[must_use]
+    pub fn stall() -> Self {
+        Self::new(FaultEffect::Stall)
+    }
+
     #[must_use]
     pub fn with_scope(mut self, scope: FaultScope) -> Self {
         self.scope = scope;
@@ -194,12 +289,15 @@ impl Fault {
         self
     }
 
-    /// Checks values serde cannot: status range, non-zero counts.
+    /// Checks values serde cannot: status range, non-zero counts, a real mismatch or excess.
     pub fn validate(&self) -> Result<(), FaultError> {
-        if let FaultEffect::Error { status, .. } = self.effect
-            && !(400..=599).contains(&status)
-        {
-            return Err(FaultError::InvalidStatus { status });
+        match self.effect {
+            FaultEffect::Error { status, .. } if !(400..=599).contains(&status) => {
+                return Err(FaultError::InvalidStatus { status });
+            }
+            FaultEffect::NumRecordsMismatch { delta: 0 } => return Err(FaultError::ZeroDelta),
+            FaultEffect::OversizedPage { extra: 0 } => return Err(FaultError::ZeroExtra),
+            _ => {}
         }
         if self.count == Some(0) {
             return Err(FaultError::ZeroCount);
@@ -225,13 +323,47 @@ pub enum Outcome {
     Error(OntapError),
     MalformedJson,
     DropConnection,
+    EndlessBody,
+    Stall,
 }
 
-/// A fault outcome that changes how a collection page is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A fault outcome that changes how a collection page is cut or reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageShaping {
     Short(usize),
     Empty,
+    /// Up to this many records beyond `max_records`.
+    Oversized(usize),
+    /// `num_records` off by this much (never below 0).
+    NumRecordsOff(i64),
+    /// An `error` object on a 200 page, and one node's records left out.
+    MissingNode(MissingNode),
+}
+
+/// The node an `error_in_ok` page leaves out, and the `error` object it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingNode {
+    /// `None`: the node of the last record in uuid order, resolved when the page is served.
+    pub node: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl MissingNode {
+    /// The `error` object for a page that misses `node` (if one could be named).
+    #[must_use]
+    pub fn error(&self, node: Option<&str>) -> serde_json::Value {
+        let message = self.message.clone().unwrap_or_else(|| match node {
+            Some(node) => format!(
+                "Node \"{node}\" did not respond; its security associations are not listed."
+            ),
+            None => "A node did not respond; its security associations are not listed.".to_owned(),
+        });
+        serde_json::json!({
+            "code": self.code.as_deref().unwrap_or(DEFAULT_ERROR_IN_OK_CODE),
+            "message": message,
+        })
+    }
 }
 
 /// Everything the active faults do to one request.
@@ -349,16 +481,32 @@ impl Fault {
             FaultEffect::MalformedJson => Some(Outcome::MalformedJson),
             FaultEffect::DropConnection => Some(Outcome::DropConnection),
             FaultEffect::Unauthorized => Some(Outcome::Error(OntapError::user_not_authorized())),
+            FaultEffect::EndlessBody => Some(Outcome::EndlessBody),
+            FaultEffect::Stall => Some(Outcome::Stall),
             FaultEffect::Latency { .. }
             | FaultEffect::ShortPages { .. }
-            | FaultEffect::EmptyPages => None,
+            | FaultEffect::EmptyPages
+            | FaultEffect::ErrorInOk { .. }
+            | FaultEffect::NumRecordsMismatch { .. }
+            | FaultEffect::OversizedPage { .. } => None,
         }
     }
 
     fn shaping(&self) -> Option<PageShaping> {
-        match self.effect {
-            FaultEffect::ShortPages { records } => Some(PageShaping::Short(records)),
+        match &self.effect {
+            FaultEffect::ShortPages { records } => Some(PageShaping::Short(*records)),
             FaultEffect::EmptyPages => Some(PageShaping::Empty),
+            FaultEffect::OversizedPage { extra } => Some(PageShaping::Oversized(*extra)),
+            FaultEffect::NumRecordsMismatch { delta } => Some(PageShaping::NumRecordsOff(*delta)),
+            FaultEffect::ErrorInOk {
+                node,
+                code,
+                message,
+            } => Some(PageShaping::MissingNode(MissingNode {
+                node: node.clone(),
+                code: code.clone(),
+                message: message.clone(),
+            })),
             _ => None,
         }
     }
@@ -513,5 +661,120 @@ mod tests {
         assert!(decision.outcome.is_some());
         assert_eq!(decision.shaping, None);
         assert_eq!(book.decide(FIRST_PAGE).shaping, Some(PageShaping::Empty));
+    }
+
+    #[test]
+    fn new_kinds_parse_with_their_defaults() {
+        let parse = |value: serde_json::Value| -> Fault {
+            serde_json::from_value(value).expect("valid fault")
+        };
+        assert_eq!(parse(json!({"kind": "error_in_ok"})), Fault::error_in_ok());
+        assert_eq!(
+            parse(json!({"kind": "error_in_ok", "node": "n2", "code": "7", "message": "gone"})),
+            Fault::error_in_ok_with(Some("n2"), "7", "gone")
+        );
+        assert_eq!(
+            parse(json!({"kind": "error_in_ok", "node": "n2"})),
+            Fault::error_in_ok_for_node("n2")
+        );
+        assert_eq!(
+            parse(json!({"kind": "num_records_mismatch"})),
+            Fault::num_records_mismatch(1)
+        );
+        assert_eq!(
+            parse(json!({"kind": "num_records_mismatch", "delta": -2})),
+            Fault::num_records_mismatch(-2)
+        );
+        assert_eq!(
+            parse(json!({"kind": "oversized_page"})),
+            Fault::oversized_page(1)
+        );
+        assert_eq!(
+            parse(json!({"kind": "oversized_page", "extra": 5})),
+            Fault::oversized_page(5)
+        );
+        assert_eq!(
+            parse(json!({"kind": "endless_body"})),
+            Fault::endless_body()
+        );
+        assert_eq!(
+            parse(json!({"kind": "stall", "scope": "collection", "count": 1})),
+            Fault::stall().with_scope(FaultScope::Collection).count(1)
+        );
+        assert_eq!(
+            serde_json::to_value(Fault::error_in_ok_for_node("n1")).expect("serializes"),
+            json!({"kind": "error_in_ok", "node": "n1"})
+        );
+        assert_eq!(
+            serde_json::to_value(Fault::num_records_mismatch(1)).expect("serializes"),
+            json!({"kind": "num_records_mismatch", "delta": 1})
+        );
+    }
+
+    #[test]
+    fn validation_rejects_no_op_mismatches_and_excesses() {
+        assert_eq!(
+            Fault::num_records_mismatch(0).validate(),
+            Err(FaultError::ZeroDelta)
+        );
+        assert_eq!(
+            Fault::oversized_page(0).validate(),
+            Err(FaultError::ZeroExtra)
+        );
+        assert!(Fault::num_records_mismatch(-1).validate().is_ok());
+    }
+
+    #[test]
+    fn body_faults_only_hit_collections_and_stall_hits_anything() {
+        let mut book = FaultBook::default();
+        book.add(Fault::error_in_ok().count(1));
+        book.add(Fault::oversized_page(2).count(1));
+        assert_eq!(
+            book.decide(RequestKind::SecurityAssociationInstance)
+                .shaping,
+            None
+        );
+        assert!(matches!(
+            book.decide(FIRST_PAGE).shaping,
+            Some(PageShaping::MissingNode(MissingNode { node: None, .. }))
+        ));
+        assert_eq!(
+            book.decide(FIRST_PAGE).shaping,
+            Some(PageShaping::Oversized(2))
+        );
+        assert!(book.list().is_empty());
+        book.add(Fault::stall().count(1));
+        book.add(Fault::endless_body().count(1));
+        assert_eq!(
+            book.decide(RequestKind::Other).outcome,
+            Some(Outcome::Stall)
+        );
+        assert_eq!(
+            book.decide(RequestKind::Other).outcome,
+            Some(Outcome::EndlessBody)
+        );
+    }
+
+    #[test]
+    fn missing_node_error_names_the_node_unless_told_otherwise() {
+        let default = MissingNode {
+            node: None,
+            code: None,
+            message: None,
+        };
+        let error = default.error(Some("cluster1-02"));
+        assert_eq!(error["code"], "13");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("\"cluster1-02\" did not respond")),
+            "{error}"
+        );
+        let chosen = MissingNode {
+            node: None,
+            code: Some("2".to_owned()),
+            message: Some("x".to_owned()),
+        };
+        assert_eq!(chosen.error(None), json!({"code": "2", "message": "x"}));
     }
 }

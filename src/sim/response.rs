@@ -1,14 +1,22 @@
 //! Builds `/api/` responses: content negotiation, ONTAP error bodies and the fault responses.
 
+use std::convert::Infallible;
+use std::fmt::Write as _;
+
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream;
 use http::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
+use super::generate::uuid_from;
 use super::ontap_error::OntapError;
+use super::paths;
 use super::render;
 
 pub const HAL_JSON: &str = "application/hal+json";
@@ -16,6 +24,10 @@ pub const JSON: &str = "application/json";
 const BASIC_CHALLENGE: &str = "Basic realm=\"ONTAP\"";
 /// A body cut off in the middle of the first record.
 const MALFORMED_BODY: &str = "{\"records\": [{\"uuid\": \"";
+/// How an endless body starts; records follow for ever.
+const ENDLESS_BODY_HEAD: &str = "{\"records\":[";
+/// Records per chunk of an endless body (about 20 KiB).
+const ENDLESS_RECORDS_PER_CHUNK: u64 = 100;
 
 /// The representation the client asked for with `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +102,43 @@ pub fn malformed_json() -> Response {
     with_content_type(StatusCode::OK, MALFORMED_BODY.to_owned(), HAL_JSON)
 }
 
+/// A 200 whose chunked body is `{"records":[` followed by records for ever.
+///
+/// Chunks are made one at a time as hyper asks for them, so nothing piles up in memory; when the
+/// client goes away hyper drops the body, and with it `guard`.
+#[must_use]
+pub fn endless_body<G: Send + 'static>(format: Format, guard: G) -> Response {
+    let head = stream::once(async {
+        Ok::<_, Infallible>(Bytes::from_static(ENDLESS_BODY_HEAD.as_bytes()))
+    });
+    let records = stream::unfold((0_u64, guard), |(chunk, guard)| async move {
+        let bytes = Bytes::from(endless_chunk(chunk));
+        Some((Ok::<_, Infallible>(bytes), (chunk.wrapping_add(1), guard)))
+    });
+    let mut response = Response::new(Body::from_stream(head.chain(records)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    response
+}
+
+/// Chunk `chunk` of an endless body: valid-looking records, each but the very first after a comma.
+fn endless_chunk(chunk: u64) -> String {
+    let mut text = String::with_capacity(24 * 1024);
+    for index in chunk * ENDLESS_RECORDS_PER_CHUNK..(chunk + 1) * ENDLESS_RECORDS_PER_CHUNK {
+        let uuid = uuid_from("endless", index);
+        let separator = if index == 0 { "" } else { "," };
+        let _ = write!(
+            text,
+            "{separator}{{\"uuid\":\"{uuid}\",\"type\":\"ike\",\"node\":{{\"name\":\"cluster1-01\"}},\
+             \"ike\":{{\"state\":\"established\"}},\"_links\":{{\"self\":{{\"href\":\"{}\"}}}}}}",
+            paths::instance(paths::SECURITY_ASSOCIATIONS, &uuid)
+        );
+    }
+    text
+}
+
 /// A response the server turns into a closed connection.
 #[must_use]
 pub fn drop_connection() -> Response {
@@ -128,5 +177,18 @@ mod tests {
         );
         assert_eq!(accept("application/json"), Format::Json);
         assert_eq!(accept("Application/JSON;q=0.9"), Format::Json);
+    }
+
+    #[test]
+    fn endless_chunks_continue_a_records_array() {
+        let mut text = ENDLESS_BODY_HEAD.to_owned();
+        text.push_str(&endless_chunk(0));
+        text.push_str(&endless_chunk(1));
+        text.push_str("]}");
+        let body: Value =
+            serde_json::from_str(&text).expect("the prefix is valid JSON once closed");
+        let records = body["records"].as_array().expect("records");
+        assert_eq!(records.len(), 200);
+        assert_ne!(records[0]["uuid"], records[199]["uuid"]);
     }
 }

@@ -43,7 +43,7 @@ pub struct Served {
 }
 
 /// How faults shaped this collection page, handed from the gate to the handler.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Shaping(pub Option<PageShaping>);
 
 /// The simulator's whole HTTP surface for `config`, serving (and changing) `state`.
@@ -123,6 +123,12 @@ async fn gate(State(app): State<AppState>, mut request: Request, next: Next) -> 
         Some(Outcome::Error(error)) => response::error(&error, format),
         Some(Outcome::MalformedJson) => response::malformed_json(),
         Some(Outcome::DropConnection) => response::drop_connection(),
+        Some(Outcome::EndlessBody) => response::endless_body(format, app.state.hang()),
+        Some(Outcome::Stall) => {
+            // Hyper notices the client closing a busy connection and drops this future.
+            let _hanging = app.state.hang();
+            std::future::pending::<Response>().await
+        }
         None => {
             request.extensions_mut().insert(Shaping(decision.shaping));
             next.run(request).await

@@ -44,6 +44,20 @@ struct Shared {
     requests: AtomicU64,
     /// SA reads so far; counters of installed `ipsec` SAs grow with it.
     reads: AtomicU64,
+    /// `stall` and `endless_body` responses still holding their connection.
+    hanging: AtomicU64,
+}
+
+/// Counts one hanging response (a stall or an endless body) until dropped.
+#[derive(Debug)]
+pub struct Hanging {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.shared.hanging.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Records keyed (and so sorted) by uuid, each with the read count its counters were last set at.
@@ -102,6 +116,18 @@ impl RecordStore {
             None => self.by_uuid.range::<str, _>(..),
         };
         range.map(move |(_, stored)| stored.at(read))
+    }
+
+    /// The node name of the last record (in uuid order) that names one.
+    #[must_use]
+    pub fn last_node_name(&self) -> Option<String> {
+        self.by_uuid.values().rev().find_map(|stored| {
+            stored
+                .value
+                .pointer("/node/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
     }
 
     /// Every record as stored, without counter growth applied (cheap access for derived views).
@@ -283,6 +309,20 @@ impl SimulatorState {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `stall` and `endless_body` responses whose client is still connected.
+    #[must_use]
+    pub fn hanging_responses(&self) -> u64 {
+        self.shared.hanging.load(Ordering::Relaxed)
+    }
+
+    /// Marks a response as hanging until the returned guard is dropped.
+    pub(crate) fn hang(&self) -> Hanging {
+        self.shared.hanging.fetch_add(1, Ordering::Relaxed);
+        Hanging {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     pub(crate) fn decide_faults(&self, kind: RequestKind) -> Decision {
         lock(&self.shared.faults).decide(kind)
     }
@@ -409,6 +449,23 @@ mod tests {
             json!({"authentication": "psk", "version": 2})
         );
         assert_eq!(rekeyed["ipsec"]["inbound"]["bytes"], 0);
+    }
+
+    #[test]
+    fn last_node_name_follows_uuid_order() {
+        let mut first = ipsec("a");
+        first["node"] = json!({"name": "n9"});
+        let mut last = ipsec("c");
+        last["node"] = json!({"name": "n1"});
+        let state = SimulatorState::new(vec![last, ipsec("d"), first]).expect("valid");
+        assert_eq!(
+            state.peek(RecordStore::last_node_name).as_deref(),
+            Some("n1")
+        );
+        assert_eq!(
+            SimulatorState::default().peek(RecordStore::last_node_name),
+            None
+        );
     }
 
     #[test]

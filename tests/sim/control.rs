@@ -182,7 +182,10 @@ async fn control_requests_are_not_counted_as_api_requests() {
         "unauthenticated requests count too"
     );
     let stats = sim.get("/_sim/stats").await;
-    assert_eq!(stats.body, json!({"requests": 3, "records": 4}));
+    assert_eq!(
+        stats.body,
+        json!({"requests": 3, "records": 4, "hanging": 0})
+    );
 }
 
 #[tokio::test]
