@@ -70,6 +70,35 @@ async fn control_patch_merges_into_one_record() {
 }
 
 #[tokio::test]
+async fn control_patch_serves_undocumented_ipsec_states() {
+    let sim = Sim::with_records(four_records()).await;
+    let path = format!("{RECORDS}/{}", uuid("b"));
+    for state in [
+        "rekeying",
+        "rekeyed",
+        "updating",
+        "installing",
+        "retrying",
+        "deleting",
+        "deleted",
+    ] {
+        let reply = send(
+            sim.request(Method::PATCH, &path)
+                .json_body(&json!({"ipsec": {"state": state}})),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{state}: {}", reply.text);
+        let served = sim
+            .get(&format!("{SECURITY_ASSOCIATIONS}/{}", uuid("b")))
+            .await;
+        assert_eq!(served.body["ipsec"]["state"], state);
+        assert_eq!(served.body["ipsec"]["action"], "esp_transport");
+        let filtered = sim.collection(&format!("ipsec.state={state}")).await;
+        assert_eq!(filtered.uuids(), uuids("b"), "{state}");
+    }
+}
+
+#[tokio::test]
 async fn control_patch_of_a_missing_record_is_not_found() {
     let sim = Sim::with_records(four_records()).await;
     let reply = send(
