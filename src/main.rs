@@ -66,6 +66,11 @@ struct RunArgs {
     /// OntapClusters polled at the same time.
     #[arg(long, env = "MAX_CONCURRENT_POLLS", default_value_t = controller::DEFAULT_MAX_CONCURRENT_POLLS, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_polls: u16,
+    /// Most security associations one OntapCluster may list; a cluster listing more is
+    /// Stalled (reason `TooManySecurityAssociations`) and nothing of it is written.
+    // The default is ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS, which a test compares.
+    #[arg(long, env = "MAX_SECURITY_ASSOCIATIONS", default_value = "50000", value_parser = clap::value_parser!(u64).range(1..))]
+    max_security_associations: u64,
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -119,10 +124,6 @@ enum OutputFormat {
 const EXIT_UNHEALTHY: u8 = 1;
 /// Exit status when the command itself fails (cannot reach ONTAP, bad flags, ...).
 const EXIT_ERROR: u8 = 2;
-/// How long a stopping controller may spend finishing its in-flight polls before the process
-/// exits without them: what they had not written, the next leader's first poll writes.
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ontap_ipsec_operator::ontap::tls::install_default_crypto_provider();
@@ -165,6 +166,8 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         instance: args.instance.clone(),
         crd_wait: Duration::from_secs(args.crd_wait_seconds),
         apply_everything: args.bench_apply_everything,
+        max_security_associations: usize::try_from(args.max_security_associations)
+            .unwrap_or(usize::MAX),
         ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
     let bound = http::serve(
@@ -178,7 +181,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = shutdown_signal().shared();
     if !args.leader_elect {
-        run_until_stopped(client, options, shutdown).await?;
+        controller::run(client, options, shutdown).await?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -209,7 +212,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let result = run_until_stopped(client, options, stop.boxed().shared()).await;
+    let result = controller::run(client, options, stop.boxed().shared()).await;
     let lost_lease = lost.peek().is_some();
     // Every receiver must be gone for the lease manager to release the Lease.
     drop(lost);
@@ -233,36 +236,6 @@ fn lease_namespace(flag: Option<String>, client: &kube::Client) -> String {
                 .filter(|namespace| !namespace.is_empty())
         })
         .unwrap_or_else(|| client.default_namespace().to_owned())
-}
-
-/// Runs the controller until `stop` completes and the controller has stopped, or until
-/// [`STOP_GRACE`] after `stop`, whichever comes first, so a stop request always ends the process
-/// within seconds.
-async fn run_until_stopped<F>(
-    client: kube::Client,
-    options: RunOptions,
-    stop: F,
-) -> Result<(), controller::StartError>
-where
-    F: std::future::Future<Output = ()> + Clone + Send + Sync + 'static,
-{
-    let deadline = {
-        let stop = stop.clone();
-        async move {
-            stop.await;
-            tokio::time::sleep(STOP_GRACE).await;
-        }
-    };
-    tokio::select! {
-        result = controller::run(client, options, stop) => result,
-        () = deadline => {
-            tracing::warn!(
-                grace_seconds = STOP_GRACE.as_secs(),
-                "the controller did not stop in time; exiting without its in-flight polls"
-            );
-            Ok(())
-        }
-    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -336,4 +309,21 @@ async fn run_poll(args: PollArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_UNHEALTHY));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_security_association_limit_defaults_to_the_clients_default() {
+        let cli = Cli::parse_from(["ontap-ipsec-operator", "run"]);
+        let Command::Run(args) = cli.command else {
+            panic!("run parses as Run");
+        };
+        assert_eq!(
+            usize::try_from(args.max_security_associations).ok(),
+            Some(ontap_ipsec_operator::ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS)
+        );
+    }
 }

@@ -153,6 +153,9 @@ struct ClusterSnapshot {
     security_associations: Vec<SaSample>,
 }
 
+/// Longest label value taken from ONTAP's text (node, SVM, policy, address).
+pub const MAX_LABEL_VALUE_CHARS: usize = 128;
+
 #[derive(Debug, Clone)]
 struct SaSample {
     name: String,
@@ -170,7 +173,15 @@ struct SaSample {
 impl SaSample {
     fn from_desired(desired: &DesiredObject) -> Self {
         let record = &desired.record;
-        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+        // ONTAP's text is not trusted to be short: a label value is cut so one record cannot
+        // make every scrape large.
+        let text = |value: Option<&str>| {
+            value
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_LABEL_VALUE_CHARS)
+                .collect::<String>()
+        };
         let direction = |direction: Option<&crate::ontap::model::TrafficDirection>| {
             direction.and_then(|d| Some((d.bytes?, d.packets.unwrap_or(0))))
         };
@@ -422,7 +433,7 @@ mod tests {
                 {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
                  "ike": {"state": "established"}},
                 {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
-                 "ipsec": {"state": "larval", "inbound": {"bytes": 5, "packets": 1},
+                 "ipsec": {"state": "deleted", "inbound": {"bytes": 5, "packets": 1},
                            "outbound": {"bytes": 7, "packets": 2}}}
             ]))
             .expect("records");

@@ -134,7 +134,7 @@ mod tests {
              "ike": {"state": "established"}},
             {"uuid": "2", "type": "ipsec", "node": {"name": "n1"}, "scope": "cluster",
              "local_address": "fd00::1", "remote_address": "fd00::2",
-             "ipsec": {"state": "larval"}}
+             "ipsec": {"state": "deleted"}}
         ]))
         .expect("records decode")
     }
@@ -150,7 +150,7 @@ mod tests {
         );
         assert!(lines[1].ends_with("established   True"), "{table}");
         assert!(lines[2].contains(" -  "), "{table}");
-        assert!(lines[2].ends_with("larval        False"), "{table}");
+        assert!(lines[2].ends_with("deleted       False"), "{table}");
     }
 
     #[test]
@@ -160,7 +160,7 @@ mod tests {
         assert!(!rows[1].is_healthy());
         let value: serde_json::Value =
             serde_json::from_str(&render_json(&rows).expect("serialises")).expect("json");
-        assert_eq!(value[1]["reason"], "Larval");
+        assert_eq!(value[1]["reason"], "Deleted");
         assert_eq!(value[1]["remoteAddress"], "fd00::2");
         assert_eq!(value[0]["type"], "ike");
     }

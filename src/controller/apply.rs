@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::{StreamExt as _, TryStreamExt as _, stream};
+use futures::{StreamExt as _, stream};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
@@ -19,6 +19,72 @@ use crate::crd::{
 const WRITE_CONCURRENCY: usize = 16;
 /// Writes prepared at a time; a multiple of the concurrency so batches rarely run half empty.
 const WRITE_BATCH: usize = WRITE_CONCURRENCY * 16;
+
+/// Refused writes after which a poll stops writing: past this many, the refusals are not about
+/// single bad objects but about the operator's rights, and more requests would only add load.
+const MAX_REFUSED_WRITES: usize = WRITE_CONCURRENCY;
+
+/// A write the API server did not take.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {verb} {object}{others}: {source}", others = others(*.also_refused))]
+pub struct WriteError {
+    /// `apply`, `apply status of`, `delete`.
+    pub verb: &'static str,
+    /// `<resource>/<name>`.
+    pub object: String,
+    /// Other writes of the same poll refused with it.
+    pub also_refused: usize,
+    #[source]
+    pub source: kube::Error,
+}
+
+fn others(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        1 => " (and 1 other object)".to_owned(),
+        n => format!(" (and {n} other objects)"),
+    }
+}
+
+impl WriteError {
+    fn new(verb: &'static str, resource: &str, name: &str, source: kube::Error) -> Self {
+        Self {
+            verb,
+            object: format!("{resource}/{name}"),
+            also_refused: 0,
+            source,
+        }
+    }
+
+    /// True when the API server refused the write itself (RBAC, admission, validation, quota,
+    /// a terminating namespace), as opposed to failing to answer: retrying soon will not help.
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(&self.source, kube::Error::Api(status) if matches!(status.code, 400 | 403 | 413 | 422))
+    }
+
+    /// What went wrong without the object's name, so that the same refusal of another object
+    /// counts as the same cause.
+    #[must_use]
+    pub fn cause(&self) -> String {
+        let name = self.object.rsplit('/').next().unwrap_or_default();
+        let text = match &self.source {
+            kube::Error::Api(status) => format!("{} {}: {}", status.code, status.reason, status.message),
+            other => other.to_string(),
+        };
+        format!("{} {}", self.verb, text.replace(name, "<name>"))
+    }
+
+    /// Label for metrics.
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        if self.is_refusal() {
+            "api_server_write_refused"
+        } else {
+            "api_server_write"
+        }
+    }
+}
 
 /// Counts the writes the operator sends, by kind and verb.
 #[derive(Debug, Default)]
@@ -45,31 +111,37 @@ impl WriteCounter {
     }
 }
 
+/// How objects are named in write errors.
+const SECURITY_ASSOCIATIONS: &str = "ipsecsecurityassociations";
+const APPLY_STATUS: &str = "apply the status of";
+
 fn apply_params() -> PatchParams {
     // Forced: the operator is the only legitimate writer of these fields.
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
 /// Applies metadata and spec (when they differ) and then status (when it differs) of every
-/// desired object. The first failure ends the batch; the next poll retries what is left.
+/// desired object. An object the API server refuses does not stop the others, up to
+/// [`MAX_REFUSED_WRITES`]; any other failure ends the writes, and the next poll retries.
 pub async fn apply_objects(
     api: &Api<IpsecSecurityAssociation>,
     objects: &[DesiredObject],
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
+) -> Result<(), WriteError> {
     let to_write: Vec<(&str, &Write)> = objects
         .iter()
         .filter_map(|desired| Some((desired.name.as_str(), desired.write.as_deref()?)))
         .collect();
+    let mut refusals = Refusals::default();
     // Futures are created a batch at a time: 10,000 pending requests at once cost memory.
     for batch in to_write.chunks(WRITE_BATCH) {
         let pending: Vec<_> = batch
             .iter()
             .map(|(name, write)| apply_one(api, name, write, writes))
             .collect();
-        run_bounded(pending).await?;
+        run_bounded(pending, &mut refusals).await?;
     }
-    Ok(())
+    refusals.take_result()
 }
 
 async fn apply_one(
@@ -77,10 +149,11 @@ async fn apply_one(
     name: &str,
     write: &Write,
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
+) -> Result<(), WriteError> {
     if let Some(object) = &write.object {
         api.patch(name, &apply_params(), &Patch::Apply(object))
-            .await?;
+            .await
+            .map_err(|error| WriteError::new("apply", SECURITY_ASSOCIATIONS, name, error))?;
         writes
             .security_association_applies
             .fetch_add(1, Ordering::Relaxed);
@@ -94,8 +167,10 @@ pub async fn apply_status(
     name: &str,
     status: &IpsecSecurityAssociationStatus,
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
-    apply_status_of(api, name, status).await?;
+) -> Result<(), WriteError> {
+    apply_status_of(api, name, status)
+        .await
+        .map_err(|error| WriteError::new(APPLY_STATUS, SECURITY_ASSOCIATIONS, name, error))?;
     writes
         .security_association_status_applies
         .fetch_add(1, Ordering::Relaxed);
@@ -107,12 +182,14 @@ pub async fn apply_statuses(
     api: &Api<IpsecSecurityAssociation>,
     statuses: &[(String, IpsecSecurityAssociationStatus)],
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
+) -> Result<(), WriteError> {
     let pending: Vec<_> = statuses
         .iter()
         .map(|(name, status)| apply_status(api, name, status, writes))
         .collect();
-    run_bounded(pending).await
+    let mut refusals = Refusals::default();
+    run_bounded(pending, &mut refusals).await?;
+    refusals.take_result()
 }
 
 /// Deletes objects whose SA is gone; the uid precondition keeps a newer object of the same
@@ -121,7 +198,7 @@ pub async fn delete_objects(
     api: &Api<IpsecSecurityAssociation>,
     deletions: &[Deletion],
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
+) -> Result<(), WriteError> {
     let pending: Vec<_> = deletions
         .iter()
         .map(|deletion| async move {
@@ -138,25 +215,67 @@ pub async fn delete_objects(
             match api.delete(&deletion.name, &params).await {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
-                Err(error) => Err(error),
+                Err(error) => Err(WriteError::new(
+                    "delete",
+                    SECURITY_ASSOCIATIONS,
+                    &deletion.name,
+                    error,
+                )),
             }
         })
         .collect();
-    run_bounded(pending).await
+    let mut refusals = Refusals::default();
+    run_bounded(pending, &mut refusals).await?;
+    refusals.take_result()
 }
 
-/// Runs the writes with at most `WRITE_CONCURRENCY` in flight, stopping at the first error.
+/// Refused writes of one poll: the first, and how many more.
+#[derive(Default)]
+struct Refusals {
+    first: Option<WriteError>,
+    count: usize,
+}
+
+impl Refusals {
+    /// Records a refusal; `Err` once there are too many to go on.
+    fn add(&mut self, error: WriteError) -> Result<(), WriteError> {
+        self.count += 1;
+        self.first.get_or_insert(error);
+        if self.count >= MAX_REFUSED_WRITES {
+            let mut refusals = std::mem::take(self);
+            return refusals.take_result();
+        }
+        Ok(())
+    }
+
+    fn take_result(&mut self) -> Result<(), WriteError> {
+        match self.first.take() {
+            Some(mut first) => {
+                first.also_refused = self.count - 1;
+                Err(first)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs the writes with at most `WRITE_CONCURRENCY` in flight. Refusals are counted and the
+/// rest go on; the first failure of another kind (the API server not answering) stops them.
 // Collecting the futures first (rather than mapping a stream) keeps the future `Send` for
 // the controller's higher-ranked bounds.
-async fn run_bounded<F>(pending: Vec<F>) -> Result<(), kube::Error>
+async fn run_bounded<F>(pending: Vec<F>, refusals: &mut Refusals) -> Result<(), WriteError>
 where
-    F: Future<Output = Result<(), kube::Error>>,
+    F: Future<Output = Result<(), WriteError>>,
 {
-    stream::iter(pending)
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await
-        .map(drop)
+    let mut results = stream::iter(pending).buffer_unordered(WRITE_CONCURRENCY);
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(()) => {}
+            Err(error) if error.is_refusal() => refusals.add(error)?,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Applies the OntapCluster's status.
@@ -165,8 +284,10 @@ pub async fn apply_cluster_status(
     name: &str,
     status: &OntapClusterStatus,
     writes: &WriteCounter,
-) -> Result<(), kube::Error> {
-    apply_status_of(api, name, status).await?;
+) -> Result<(), WriteError> {
+    apply_status_of(api, name, status)
+        .await
+        .map_err(|error| WriteError::new(APPLY_STATUS, "ontapclusters", name, error))?;
     writes
         .cluster_status_applies
         .fetch_add(1, Ordering::Relaxed);

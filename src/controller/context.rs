@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::apply::WriteCounter;
 use super::cluster_index::ClusterIndex;
+use super::poll_slots::PollSlots;
 use crate::crd::IpsecSecurityAssociation;
 use crate::metrics::{ClusterLabels, Metrics};
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
@@ -30,6 +31,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Benchmark baseline: write everything on every poll.
     pub apply_everything: bool,
+    /// Bounds the polls in flight, and what failing clusters may take of them.
+    pub poll_slots: PollSlots,
+    /// Most SAs one cluster's listing may hold.
+    pub max_security_associations: usize,
     clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
 }
 
@@ -37,6 +42,15 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context").finish_non_exhaustive()
     }
+}
+
+/// How much the controller may do at once, and the benchmark switch.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextLimits {
+    pub max_concurrent_polls: u16,
+    pub max_security_associations: usize,
+    /// Benchmark baseline: write everything on every poll.
+    pub apply_everything: bool,
 }
 
 /// `(namespace, name)` of an OntapCluster.
@@ -70,6 +84,10 @@ pub struct ClusterMemory {
     pub trigger: Option<Trigger>,
     pub next_poll: Option<Instant>,
     pub ontap: Option<CachedClient>,
+    /// Polls in a row whose writes the API server did not take.
+    pub write_failures: u32,
+    /// The cause of the last refused or failed write, so each cause is logged once.
+    pub last_write_failure: Option<String>,
 }
 
 impl ClusterMemory {
@@ -81,7 +99,17 @@ impl ClusterMemory {
             trigger: None,
             next_poll: None,
             ontap: None,
+            write_failures: 0,
+            last_write_failure: None,
         }
+    }
+
+    /// True when ONTAP is not known to answer: never polled successfully since this process
+    /// started, or the last poll failed. Such a cluster waits for ONTAP in the share of poll
+    /// slots kept for them.
+    #[must_use]
+    pub fn not_known_to_answer(&self) -> bool {
+        self.last_success.is_none() || self.consecutive_failures > 0
     }
 
     /// The instant the staleness clock counts from.
@@ -100,7 +128,7 @@ impl Context {
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
-        apply_everything: bool,
+        limits: ContextLimits,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
@@ -109,7 +137,9 @@ impl Context {
             recorder,
             writes,
             metrics,
-            apply_everything,
+            apply_everything: limits.apply_everything,
+            poll_slots: PollSlots::new(limits.max_concurrent_polls),
+            max_security_associations: limits.max_security_associations,
             clusters: Mutex::new(HashMap::new()),
         })
     }

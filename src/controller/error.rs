@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::crd::SpecError;
 use crate::crd::condition::{
-    REASON_BAD_RESPONSE, REASON_FORBIDDEN, REASON_INVALID_SPEC, REASON_SECRET_NOT_FOUND,
-    REASON_TLS_ERROR, REASON_UNAUTHORIZED, REASON_UNREACHABLE, REASON_UNSUPPORTED_VERSION,
+    REASON_BAD_RESPONSE, REASON_FORBIDDEN, REASON_INCOMPLETE_LISTING, REASON_INVALID_SPEC,
+    REASON_SECRET_NOT_FOUND, REASON_TLS_ERROR, REASON_TOO_MANY_SECURITY_ASSOCIATIONS,
+    REASON_UNAUTHORIZED, REASON_UNREACHABLE, REASON_UNSUPPORTED_VERSION,
 };
 use crate::ontap::OntapError;
 
@@ -42,6 +43,10 @@ pub enum PollError {
         #[source]
         source: kube::Error,
     },
+
+    /// The whole poll, every page together, took longer than its deadline.
+    #[error("the poll did not finish within {deadline:?} (four times spec.timeout)")]
+    Deadline { deadline: Duration },
 }
 
 impl PollError {
@@ -54,6 +59,7 @@ impl PollError {
             | Self::SecretKeyMissing { .. }
             | Self::SecretRead { .. } => REASON_SECRET_NOT_FOUND,
             Self::UnsupportedVersion { .. } => REASON_UNSUPPORTED_VERSION,
+            Self::Deadline { .. } => REASON_UNREACHABLE,
             Self::Ontap(error) => ontap_reason(error),
         }
     }
@@ -66,7 +72,7 @@ impl PollError {
             | Self::SecretNotFound { .. }
             | Self::SecretKeyMissing { .. }
             | Self::UnsupportedVersion { .. } => true,
-            Self::SecretRead { .. } => false,
+            Self::SecretRead { .. } | Self::Deadline { .. } => false,
             Self::Ontap(error) => !error.is_transient(),
         }
     }
@@ -79,6 +85,7 @@ impl PollError {
             Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } => "secret_not_found",
             Self::SecretRead { .. } => "secret_read",
             Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::Deadline { .. } => "deadline",
             Self::Ontap(error) => error.metric_label(),
         }
     }
@@ -93,10 +100,14 @@ fn ontap_reason(error: &OntapError) -> &'static str {
         OntapError::Api { status, .. } if *status >= 500 => REASON_UNREACHABLE,
         error if is_endpoint_absent(error) => REASON_UNSUPPORTED_VERSION,
         OntapError::Config(_) => REASON_INVALID_SPEC,
+        OntapError::IncompleteListing { .. } => REASON_INCOMPLETE_LISTING,
+        OntapError::TooManySecurityAssociations { .. } => REASON_TOO_MANY_SECURITY_ASSOCIATIONS,
         OntapError::NotFound { .. }
         | OntapError::Api { .. }
         | OntapError::Decode { .. }
-        | OntapError::PagingLoop { .. } => REASON_BAD_RESPONSE,
+        | OntapError::PagingLoop { .. }
+        | OntapError::OversizedPage { .. }
+        | OntapError::ResponseTooLarge { .. } => REASON_BAD_RESPONSE,
     }
 }
 
@@ -104,30 +115,41 @@ fn is_endpoint_absent(error: &OntapError) -> bool {
     matches!(error, OntapError::NotFound { code, .. } if code == ONTAP_CODE_ENDPOINT_ABSENT)
 }
 
-/// When to poll again after a failure.
+/// When to poll again after a failure. `until_stale` is how long until the cluster's mirrors
+/// turn stale (`None` once they are): the retry comes no later, so that staleness is reported
+/// on time however long the backoff has grown.
 #[must_use]
 pub fn retry_delay(
     error: &PollError,
     consecutive_failures: u32,
     poll_interval: Duration,
+    until_stale: Option<Duration>,
 ) -> Duration {
-    if error.needs_human() {
+    let delay = if error.needs_human() {
         // Nothing changes by itself, but a fixed Secret is not watched: look again now and then
         // without hammering ONTAP with credentials it rejects.
-        return poll_interval.max(PERMANENT_ERROR_RECHECK);
+        poll_interval.max(PERMANENT_ERROR_RECHECK)
+    } else {
+        transient_backoff(consecutive_failures)
+    };
+    match until_stale {
+        Some(until_stale) => delay.min(until_stale.max(FIRST_RETRY)),
+        None => delay,
     }
-    transient_backoff(consecutive_failures, poll_interval)
 }
 
 /// How often a cluster stuck on an error that needs a human is looked at again.
 pub const PERMANENT_ERROR_RECHECK: Duration = Duration::from_secs(300);
+/// Longest wait between retries of a failing cluster: a stalled endpoint costs one slot for at
+/// most four request timeouts every five minutes.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
-/// 5 s, 10 s, 20 s, … but never longer than the poll interval, so staleness is reported on time.
+/// 5 s, 10 s, 20 s, … up to five minutes.
 #[must_use]
-pub fn transient_backoff(consecutive_failures: u32, poll_interval: Duration) -> Duration {
+pub fn transient_backoff(consecutive_failures: u32) -> Duration {
     let exponent = consecutive_failures.saturating_sub(1).min(16);
-    FIRST_RETRY.saturating_mul(1 << exponent).min(poll_interval)
+    FIRST_RETRY.saturating_mul(1 << exponent).min(MAX_RETRY_DELAY)
 }
 
 #[cfg(test)]
@@ -253,13 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn transient_backoff_doubles_up_to_the_poll_interval() {
-        let interval = Duration::from_secs(60);
-        let delays: Vec<u64> = (1..=6)
-            .map(|n| transient_backoff(n, interval).as_secs())
+    fn transient_backoff_doubles_up_to_five_minutes() {
+        let delays: Vec<u64> = (1..=8)
+            .map(|n| transient_backoff(n).as_secs())
             .collect();
-        assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
-        assert_eq!(transient_backoff(1000, interval), interval);
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(transient_backoff(1000), MAX_RETRY_DELAY);
     }
 
     #[test]
@@ -269,8 +290,26 @@ mod tests {
             name: "s".into(),
         };
         assert_eq!(
-            retry_delay(&error, 1, Duration::from_secs(10)),
+            retry_delay(&error, 1, Duration::from_secs(10), None),
             PERMANENT_ERROR_RECHECK
         );
+    }
+
+    #[test]
+    fn a_retry_comes_no_later_than_the_moment_mirrors_turn_stale() {
+        let error = PollError::Deadline {
+            deadline: Duration::from_secs(120),
+        };
+        let interval = Duration::from_secs(10);
+        assert_eq!(
+            retry_delay(&error, 7, interval, Some(Duration::from_secs(12))),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            retry_delay(&error, 7, interval, Some(Duration::ZERO)),
+            FIRST_RETRY,
+            "never a hot loop"
+        );
+        assert_eq!(retry_delay(&error, 7, interval, None), MAX_RETRY_DELAY);
     }
 }

@@ -6,7 +6,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt as _};
 
 use super::plan::TunnelTransition;
-use crate::crd::condition::{REASON_UNAUTHORIZED, STATUS_FALSE, STATUS_TRUE};
+use crate::crd::condition::{REASON_UNAUTHORIZED, STATUS_FALSE, STATUS_TRUE, cut_to_bytes};
 use crate::crd::{
     ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, OntapCluster,
 };
@@ -102,6 +102,9 @@ pub async fn publish_tunnel_events(
     }
 }
 
+/// The API server refuses an Event whose note is longer than 1 KiB.
+const MAX_EVENT_NOTE: usize = 1024;
+
 async fn publish(
     recorder: &Recorder,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
@@ -116,7 +119,7 @@ async fn publish(
             EventType::Normal
         },
         reason: reason.to_owned(),
-        note: Some(note),
+        note: Some(cut_to_bytes(note, MAX_EVENT_NOTE)),
         action: ACTION_POLL.to_owned(),
         secondary: None,
     };

@@ -23,6 +23,7 @@ pub async fn client_config(
     secrets: &Api<Secret>,
     cluster: &OntapCluster,
     settings: &ClusterSettings,
+    max_security_associations: usize,
 ) -> Result<ClientConfig, PollError> {
     let spec = &cluster.spec;
     let reference = &spec.credentials_secret_ref;
@@ -42,6 +43,7 @@ pub async fn client_config(
     };
     let mut config = ClientConfig::new(&spec.endpoint, credentials).map_err(PollError::Ontap)?;
     config.timeout = settings.timing.timeout;
+    config.limits.max_security_associations = max_security_associations;
     if let Some(tls) = &spec.tls {
         let ca_bundle_pem = match &tls.ca_secret_ref {
             Some(ca) => {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod fetch;
 pub mod labels;
 pub mod plan;
+pub mod poll_slots;
 pub mod reconcile;
 pub mod settings;
 pub mod status;
@@ -17,14 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_index::ClusterIndex;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client, ResourceExt as _};
 
-pub use context::Context;
+pub use context::{Context, ContextLimits};
 
 use crate::http::Readiness;
 use crate::metrics::Metrics;
@@ -54,6 +55,8 @@ pub struct RunOptions {
     /// Benchmark baseline only: apply every object and status on every poll, as a naive
     /// operator would, instead of only what differs.
     pub apply_everything: bool,
+    /// Most SAs one cluster's listing may hold; beyond it the cluster is `Stalled`.
+    pub max_security_associations: usize,
 }
 
 impl RunOptions {
@@ -81,12 +84,16 @@ impl RunOptions {
             readiness: Arc::default(),
             crd_wait: DEFAULT_CRD_WAIT,
             apply_everything: false,
+            max_security_associations: crate::ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS,
         }
     }
 }
 
 /// How long a starting operator waits for its CRDs (installed by the same Helm release, say).
 pub const DEFAULT_CRD_WAIT: Duration = Duration::from_secs(60);
+/// How long a stopping controller may spend finishing its in-flight polls: what they had not
+/// written, the next leader's first poll writes.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often clusters deleted from the API server are looked for, to drop their metrics.
 const FORGET_SWEEP: Duration = Duration::from_secs(15);
 
@@ -154,7 +161,7 @@ async fn wait_for_crds(client: &Client, options: &RunOptions) -> Result<(), Star
     }
 }
 
-/// Runs the controller until `shutdown` completes; in-flight polls finish first.
+/// Runs the controller until `shutdown` completes; in-flight polls get [`STOP_GRACE`] to finish.
 pub async fn run(
     client: Client,
     options: RunOptions,
@@ -208,20 +215,48 @@ pub async fn run(
         recorder,
         options.writes.clone(),
         options.metrics.clone(),
-        options.apply_everything,
+        ContextLimits {
+            max_concurrent_polls: options.max_concurrent_polls,
+            max_security_associations: options.max_security_associations,
+            apply_everything: options.apply_everything,
+        },
     );
-    let config =
-        kube::runtime::controller::Config::default().concurrency(options.max_concurrent_polls);
+    // No limit here: a reconcile that finds its cluster not yet due costs nothing, and the
+    // polls themselves are bounded by the context's poll slots, which keep a share for
+    // healthy clusters.
+    let config = kube::runtime::controller::Config::default().concurrency(0);
     let controller = Controller::new(clusters, watcher::Config::default()).with_config(config);
     let sweep = tokio::spawn(forget_deleted(controller.store(), Arc::clone(&context)));
+    let shutdown = shutdown.shared();
+    let cluster_cache = controller.store();
+    // A controller told to stop before its first list of OntapClusters arrived would wait for
+    // that list for ever: stopping ends the watch that would have delivered it, and kube's
+    // runner holds every task, its own end included, until the cache is ready. So the graceful
+    // stop waits for the first list (briefly), and a forceful one follows the grace period.
+    let graceful = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.await;
+            let _ = tokio::time::timeout(STOP_GRACE, cluster_cache.wait_until_ready()).await;
+        }
+    };
+    let forceful = async move {
+        shutdown.await;
+        tokio::time::sleep(STOP_GRACE).await;
+        tracing::warn!(
+            grace_seconds = STOP_GRACE.as_secs(),
+            "in-flight polls did not finish in time; stopping without them"
+        );
+    };
     options.readiness.set_ready();
     controller
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(graceful)
         .run(
             reconcile::reconcile,
             reconcile::error_policy,
             Arc::clone(&context),
         )
+        .take_until(forceful)
         .for_each(|result| {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile did not complete");

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource as _;
 
-use super::labels::{label_value, security_association_name};
+use super::labels::{label_value, security_association_name, stable_hash};
 use crate::crd::condition::{
     REASON_CLUSTER_UNREACHABLE, TYPE_IKE_ESTABLISHED, TYPE_IPSEC_INSTALLED, TYPE_READY,
 };
@@ -93,12 +93,29 @@ pub struct Deletion {
     pub uid: Option<String>,
 }
 
+/// A record that cannot be mirrored; the others are mirrored without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRecord {
+    /// ONTAP's uuid, cut to a readable length.
+    pub uuid: String,
+    pub why: &'static str,
+}
+
+/// Why a record has no object name: its uuid holds no letter or digit.
+pub const SKIPPED_NO_NAME: &str = "its uuid gives no valid object name";
+/// Why a record was skipped: an earlier record's uuid gives the same object name.
+pub const SKIPPED_SAME_NAME: &str = "its uuid gives the same object name as another record's";
+/// Longest uuid quoted for a skipped record.
+const MAX_QUOTED_UUID: usize = 64;
+
 /// Everything one successful poll should change.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub objects: Vec<DesiredObject>,
     pub deletions: Vec<Deletion>,
     pub transitions: Vec<TunnelTransition>,
+    /// Records left out, each with the reason.
+    pub skipped: Vec<SkippedRecord>,
 }
 
 /// Inputs that shape how status is written.
@@ -126,9 +143,24 @@ pub fn plan(
         objects: Vec::with_capacity(records.size_hint().0),
         ..Plan::default()
     };
+    let mut names = HashSet::with_capacity(plan.objects.capacity());
     // Records are moved into the plan, not copied: with 10,000 SAs every copy counts.
     for record in records {
-        let desired = desired_object(owner, record, existing, policy);
+        // One unusable record must not stop the others from being mirrored.
+        let name = security_association_name(&owner.name, &record.uuid);
+        let why = match &name {
+            None => Some(SKIPPED_NO_NAME),
+            Some(name) if !names.insert(name.clone()) => Some(SKIPPED_SAME_NAME),
+            Some(_) => None,
+        };
+        let (Some(name), None) = (name, why) else {
+            plan.skipped.push(SkippedRecord {
+                uuid: record.uuid.chars().take(MAX_QUOTED_UUID).collect(),
+                why: why.unwrap_or(SKIPPED_NO_NAME),
+            });
+            continue;
+        };
+        let desired = desired_object(owner, name, record, existing, policy);
         if let Some(current) = existing.get(&desired.name)
             && let Some(transition) = tunnel_transition(current, &desired)
         {
@@ -190,11 +222,11 @@ pub fn stale_statuses(
 
 fn desired_object(
     owner: &Owner,
+    name: String,
     record: SecurityAssociation,
     existing: &HashMap<String, &IpsecSecurityAssociation>,
     policy: StatusPolicy,
 ) -> DesiredObject {
-    let name = security_association_name(&owner.name, &record.uuid);
     let current = existing.get(&name).copied();
     let mut object = IpsecSecurityAssociation::new(
         &name,
@@ -431,9 +463,7 @@ fn counters_due(uuid: &str, observed: Timestamp, now: Timestamp, interval: Durat
 
 /// A stable second within the interval for `uuid` (FNV-1a, so it survives a new toolchain).
 fn phase_in(uuid: &str, interval: i64) -> i64 {
-    let hash = uuid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = stable_hash(uuid);
     i64::try_from(hash % interval.unsigned_abs()).unwrap_or_default()
 }
 
@@ -742,7 +772,7 @@ mod tests {
         let held = stored(&first);
         let down = plan(
             &owner(),
-            [ipsec_record("u-1", "dying", 10)],
+            [ipsec_record("u-1", "deleting", 10)],
             &by_name(&held),
             policy(60, None),
         );
@@ -752,7 +782,7 @@ mod tests {
             .expect("ready");
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
-            ("False", "Dying")
+            ("False", "Deleting")
         );
         assert_eq!(ready.last_transition_time, Time(at(60)));
         assert_eq!(

@@ -2,6 +2,7 @@
 //! Only this file and the ones it calls for I/O (`fetch`, `apply`, `events`) touch the network.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,42 +14,29 @@ use kube::{Api, ResourceExt as _};
 
 use super::apply;
 use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
-use super::error::{PollError, retry_delay};
+use super::apply::WriteError;
+use super::error::{PollError, retry_delay, transient_backoff};
 use super::events::{cluster_event, describe, publish_cluster_event, publish_tunnel_events};
 use super::fetch;
 use super::plan::{self, Owner, StatusPolicy};
 use super::settings::ClusterSettings;
 use super::status::{Outcome, cluster_status};
-use crate::crd::condition::TYPE_READY;
+use crate::crd::condition::{REASON_MIRROR_WRITE_DENIED, TYPE_READY};
 use crate::crd::{
     ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, LABEL_CLUSTER,
     OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
 use crate::ontap::{Listing, OntapClient};
 
-/// Failures of the reconcile itself (the API server refused a write); poll failures are not
-/// errors here, they become conditions.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("writing to the API server failed: {0}")]
-    Kube(#[from] kube::Error),
-}
-
-impl ReconcileError {
-    #[must_use]
-    pub fn metric_label(&self) -> &'static str {
-        "api_server_write"
-    }
-}
-
 /// Spread of the poll schedule, so clusters added together do not poll together forever.
 const JITTER_FRACTION: f64 = 0.1;
 
-/// Reconciles one OntapCluster: polls ONTAP when due and mirrors what it finds.
+/// Reconciles one OntapCluster: polls ONTAP when due and mirrors what it finds. It never fails:
+/// every failure ends in a condition, a log line per new cause, and a requeue with backoff.
 pub async fn reconcile(
     guarded: Arc<DeserializeGuard<OntapCluster>>,
     context: Arc<Context>,
-) -> Result<Action, ReconcileError> {
+) -> Result<Action, Infallible> {
     let cluster = match &guarded.0 {
         Ok(cluster) => cluster,
         Err(invalid) => {
@@ -72,42 +60,64 @@ pub async fn reconcile(
         context.forget(&key);
         return Ok(Action::await_change());
     }
+    Ok(match reconcile_cluster(&context, cluster, &owner, &key).await {
+        Ok(action) => action,
+        Err(error) => write_failed(&context, cluster, &key, &error).await,
+    })
+}
 
+/// Polls and mirrors one cluster; `Err` only when the API server did not take a write.
+async fn reconcile_cluster(
+    context: &Context,
+    cluster: &OntapCluster,
+    owner: &Owner,
+    key: &ClusterKey,
+) -> Result<Action, WriteError> {
     let trigger = Trigger {
         uid: owner.uid.clone(),
         generation: cluster.metadata.generation,
         refresh: cluster.annotations().get(REFRESH_ANNOTATION).cloned(),
     };
-    if let Some(wait) = not_yet_due(&context, &key, &trigger) {
+    if let Some(wait) = not_yet_due(context, key, &trigger) {
         // Woken by our own status write or a resync: nothing new to do yet.
         return Ok(Action::requeue(wait));
     }
-    context.remember(&key, |memory| memory.trigger = Some(trigger));
+    context.remember(key, |memory| memory.trigger = Some(trigger));
 
     let settings = match ClusterSettings::from_spec(&cluster.spec) {
         Ok(settings) => settings,
         Err(error) => {
             let error = PollError::InvalidSpec(error);
-            write_failure(&context, cluster, &owner, &error, false).await?;
-            context.remember(&key, |memory| memory.next_poll = None);
+            write_failure(context, cluster, owner, &error, false).await?;
+            context.remember(key, |memory| memory.next_poll = None);
             return Ok(Action::await_change());
         }
     };
     if cluster.spec.suspend {
-        write_cluster_status(&context, cluster, &Outcome::Suspended).await?;
-        context.remember(&key, |memory| memory.next_poll = None);
+        write_cluster_status(context, cluster, &Outcome::Suspended).await?;
+        context.remember(key, |memory| memory.next_poll = None);
         return Ok(Action::await_change());
     }
 
+    let memory = context.memory(key);
+    let mut slot = context
+        .poll_slots
+        .acquire(memory.not_known_to_answer())
+        .await;
     let started = Instant::now();
-    let labels = cluster_labels(&key);
-    let delay = match poll(&context, cluster, &key, &settings).await {
+    let labels = cluster_labels(key);
+    let deadline = settings.timing.poll_deadline();
+    let polled = tokio::time::timeout(deadline, poll(context, cluster, key, &settings))
+        .await
+        .unwrap_or(Err(PollError::Deadline { deadline }));
+    let delay = match polled {
         Ok((identity, listing)) => {
+            slot.answered();
             let (count, pages) = (listing.records.len(), listing.pages);
             let result = mirror(
-                &context,
+                context,
                 cluster,
-                &owner,
+                owner,
                 &settings,
                 identity.as_ref(),
                 listing,
@@ -124,32 +134,42 @@ pub async fn reconcile(
                 elapsed_ms = started.elapsed().as_millis(),
                 "poll complete"
             );
-            context.remember(&key, |memory| {
+            context.remember(key, |memory| {
                 memory.last_success = Some(Instant::now());
                 memory.consecutive_failures = 0;
+                memory.write_failures = 0;
+                memory.last_write_failure = None;
             });
             jittered(settings.timing.poll_interval)
         }
         Err(error) => {
-            let memory = context.memory(&key);
             let failures = memory.consecutive_failures + 1;
-            let stale = memory.healthy_since().elapsed() >= settings.timing.stale_threshold();
+            let stale_at = memory.healthy_since() + settings.timing.stale_threshold();
+            let until_stale = stale_at.checked_duration_since(Instant::now());
+            let stale = until_stale.is_none();
             tracing::debug!(cluster = %describe(cluster), %error, failures, stale, "poll failed");
             context
                 .metrics
                 .observe_poll(&labels, started.elapsed(), error.metric_label());
             context.metrics.record_failure(&labels, stale);
-            write_failure(&context, cluster, &owner, &error, stale).await?;
-            context.remember(&key, |memory| {
+            write_failure(context, cluster, owner, &error, stale).await?;
+            context.remember(key, |memory| {
                 memory.consecutive_failures = failures;
+                memory.write_failures = 0;
+                memory.last_write_failure = None;
                 if let Some(ontap) = memory.ontap.as_mut() {
                     ontap.identity = None;
                 }
             });
-            retry_delay(&error, failures, settings.timing.poll_interval)
+            retry_delay(
+                &error,
+                failures,
+                settings.timing.poll_interval,
+                until_stale,
+            )
         }
     };
-    context.remember(&key, |memory| {
+    context.remember(key, |memory| {
         memory.next_poll = Some(Instant::now() + delay);
     });
     Ok(Action::requeue(delay))
@@ -165,28 +185,56 @@ fn not_yet_due(context: &Context, key: &ClusterKey, trigger: &Trigger) -> Option
         .filter(|wait| !wait.is_zero())
 }
 
-/// Requeues after a failed write with a short backoff; the next reconcile starts over.
-#[must_use]
-// The signature is the one kube's Controller calls.
-#[allow(clippy::needless_pass_by_value)]
-pub fn error_policy(
-    guarded: Arc<DeserializeGuard<OntapCluster>>,
-    error: &ReconcileError,
-    context: Arc<Context>,
+/// After the API server did not take a write: says so on the OntapCluster when it was refused
+/// (and the status write itself is allowed), logs each new cause once, and backs off.
+async fn write_failed(
+    context: &Context,
+    cluster: &OntapCluster,
+    key: &ClusterKey,
+    error: &WriteError,
 ) -> Action {
     context
         .metrics
         .observe_reconcile_error(error.metric_label());
-    if let Ok(cluster) = &guarded.0 {
-        tracing::warn!(cluster = %describe(cluster), %error, "reconcile failed; retrying");
-        if let Some(owner) = Owner::of(cluster) {
-            // Make sure the retry polls again instead of waiting for the schedule.
-            context.remember(&(owner.namespace, owner.name), |memory| {
-                memory.next_poll = None;
-            });
+    let memory = context.memory(key);
+    let failures = memory.write_failures + 1;
+    let cause = error.cause();
+    if memory.last_write_failure.as_ref() == Some(&cause) {
+        tracing::debug!(cluster = %describe(cluster), failures, "the same write failure again");
+    } else {
+        tracing::warn!(cluster = %describe(cluster), %error, "the API server did not take a write; backing off");
+    }
+    if error.is_refusal() {
+        let outcome = Outcome::Failed {
+            reason: REASON_MIRROR_WRITE_DENIED,
+            message: error.to_string(),
+            // Only a change of rights, policy or quota helps: kstatus should say Failed.
+            stalled: true,
+            stale: false,
+        };
+        if let Err(status_error) = write_cluster_status(context, cluster, &outcome).await {
+            tracing::debug!(cluster = %describe(cluster), error = %status_error, "cannot record the refused write either");
         }
     }
-    Action::requeue(Duration::from_secs(5))
+    let delay = transient_backoff(failures);
+    context.remember(key, |memory| {
+        memory.write_failures = failures;
+        memory.last_write_failure = Some(cause);
+        memory.next_poll = Some(Instant::now() + delay);
+    });
+    Action::requeue(delay)
+}
+
+/// Never called: [`reconcile`] turns every failure into a condition and a requeue itself.
+#[must_use]
+// The signature is the one kube's Controller calls.
+#[allow(clippy::needless_pass_by_value)]
+pub fn error_policy(
+    _guarded: Arc<DeserializeGuard<OntapCluster>>,
+    error: &Infallible,
+    _context: Arc<Context>,
+) -> Action {
+    match *error {}
 }
 
 /// Reads the Secrets, reuses or builds the ONTAP client, and lists every SA.
@@ -197,7 +245,9 @@ async fn poll(
     settings: &ClusterSettings,
 ) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
     let secrets = Api::namespaced(context.client.clone(), &key.0);
-    let config = fetch::client_config(&secrets, cluster, settings).await?;
+    let config =
+        fetch::client_config(&secrets, cluster, settings, context.max_security_associations)
+            .await?;
     let cached = context
         .memory(key)
         .ontap
@@ -244,7 +294,7 @@ async fn mirror(
     settings: &ClusterSettings,
     identity: Option<&crate::ontap::ClusterIdentity>,
     listing: Listing,
-) -> Result<(), ReconcileError> {
+) -> Result<(), WriteError> {
     let current = CurrentObjects::of(context, owner);
     let existing = current.by_name();
     let policy = StatusPolicy {
@@ -259,8 +309,15 @@ async fn mirror(
         .record_success(&cluster_labels(&key), &plan.objects);
     let api: Api<IpsecSecurityAssociation> =
         Api::namespaced(context.client.clone(), &owner.namespace);
-    apply::apply_objects(&api, &plan.objects, &context.writes).await?;
+    // Objects the API server refuses do not stop the prune: the listing is complete.
+    let applied = apply::apply_objects(&api, &plan.objects, &context.writes).await;
+    if let Err(error) = &applied
+        && !error.is_refusal()
+    {
+        return applied;
+    }
     apply::delete_objects(&api, &plan.deletions, &context.writes).await?;
+    applied?;
     publish_tunnel_events(&context.recorder, &owner.namespace, &plan.transitions).await;
     for transition in &plan.transitions {
         tracing::info!(
@@ -271,9 +328,13 @@ async fn mirror(
             "tunnel changed"
         );
     }
+    if let Some(first) = plan.skipped.first() {
+        tracing::debug!(cluster = %describe(cluster), skipped = plan.skipped.len(), uuid = %first.uuid, why = first.why, "records left out");
+    }
     let outcome = Outcome::Synced {
         identity,
         objects: &plan.objects,
+        skipped: &plan.skipped,
     };
     write_cluster_status(context, cluster, &outcome).await
 }
@@ -286,11 +347,15 @@ async fn write_failure(
     owner: &Owner,
     error: &PollError,
     stale: bool,
-) -> Result<(), ReconcileError> {
+) -> Result<(), WriteError> {
     if stale {
         let current = CurrentObjects::of(context, owner);
-        let message =
-            format!("ONTAP has not been polled successfully for staleAfter polls: {error}");
+        // The reason, not the error's text: a text that changes from poll to poll would
+        // rewrite every mirrored object's status on every failed poll.
+        let message = format!(
+            "ONTAP has not been polled successfully for staleAfter polls (last failure: {})",
+            error.reason()
+        );
         let statuses = plan::stale_statuses(&current.by_name(), &message, Timestamp::now());
         if !statuses.is_empty() {
             let api = Api::namespaced(context.client.clone(), &owner.namespace);
@@ -311,7 +376,7 @@ async fn write_cluster_status(
     context: &Context,
     cluster: &OntapCluster,
     outcome: &Outcome<'_>,
-) -> Result<(), ReconcileError> {
+) -> Result<(), WriteError> {
     let current = cluster.status.as_ref();
     let status = cluster_status(
         current,

@@ -1,6 +1,8 @@
 //! The `OntapCluster` status a poll outcome calls for: conditions, identity, counts and the
 //! unhealthy peers. No client required.
 
+use std::fmt::Write as _;
+
 use jiff::Timestamp;
 
 use crate::crd::condition::{
@@ -16,7 +18,7 @@ use crate::ontap::health::Health;
 use crate::ontap::model::ClusterVersion;
 use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
-use super::plan::DesiredObject;
+use super::plan::{DesiredObject, SkippedRecord};
 
 /// What the last reconcile of an OntapCluster found.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,8 @@ pub enum Outcome<'a> {
     Synced {
         identity: Option<&'a ClusterIdentity>,
         objects: &'a [DesiredObject],
+        /// Records ONTAP listed that could not be mirrored.
+        skipped: &'a [SkippedRecord],
     },
     /// The poll failed; `stalled` when only a human can fix it. `stale` once `staleAfter`
     /// polls have been missed, so tunnel health is no longer known.
@@ -54,7 +58,11 @@ pub fn cluster_status(
     };
     status.status.observed_generation = generation;
     match outcome {
-        Outcome::Synced { identity, objects } => status.synced(*identity, objects),
+        Outcome::Synced {
+            identity,
+            objects,
+            skipped,
+        } => status.synced(*identity, objects, skipped),
         Outcome::Failed {
             reason,
             message,
@@ -88,7 +96,12 @@ impl Conditions {
         upsert_condition(&mut self.status.conditions, condition);
     }
 
-    fn synced(&mut self, identity: Option<&ClusterIdentity>, objects: &[DesiredObject]) {
+    fn synced(
+        &mut self,
+        identity: Option<&ClusterIdentity>,
+        objects: &[DesiredObject],
+        skipped: &[SkippedRecord],
+    ) {
         if let Some(identity) = identity {
             self.status.ontap = Some(OntapClusterIdentity {
                 cluster_name: identity.name.clone(),
@@ -104,7 +117,21 @@ impl Conditions {
         } else {
             "security associations"
         };
-        let message = format!("mirrored {} {noun}", counts.total);
+        let mut message = format!("mirrored {} {noun}", counts.total);
+        if let Some(first) = skipped.first() {
+            let records = if skipped.len() == 1 {
+                "record"
+            } else {
+                "records"
+            };
+            let _ = write!(
+                message,
+                "; left out {} {records} ONTAP listed, the first with uuid {:?}: {}",
+                skipped.len(),
+                first.uuid,
+                first.why
+            );
+        }
         self.set(TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
         if counts.not_ready == 0 {
             let message = format!("all {} SAs are ready", counts.total);
@@ -269,6 +296,7 @@ mod tests {
             &Outcome::Synced {
                 identity: None,
                 objects: &objects,
+                skipped: &[],
             },
             at(0),
         );
@@ -304,6 +332,7 @@ mod tests {
         let outcome = Outcome::Synced {
             identity: None,
             objects: &objects,
+            skipped: &[],
         };
         let first = cluster_status(None, Some(1), &outcome, at(0));
         let second = cluster_status(Some(&first), Some(1), &outcome, at(60));
@@ -319,6 +348,7 @@ mod tests {
             &Outcome::Synced {
                 identity: None,
                 objects: &objects,
+                skipped: &[],
             },
             at(0),
         );
@@ -357,6 +387,7 @@ mod tests {
             &Outcome::Synced {
                 identity: None,
                 objects: &objects,
+                skipped: &[],
             },
             at(0),
         );
@@ -392,6 +423,7 @@ mod tests {
             &Outcome::Synced {
                 identity: None,
                 objects: &objects,
+                skipped: &[],
             },
             at(0),
         );

@@ -60,9 +60,19 @@ pub const REASON_DEAD_PEER_PROBE: &str = "DeadPeerProbe";
 pub const REASON_NONE: &str = "None";
 /// `IpsecSecurityAssociation`: the `IPsec` SA is `installed`.
 pub const REASON_INSTALLED: &str = "Installed";
-/// `IpsecSecurityAssociation`: ONTAP reported an IKE state the operator does not know. (An `IPsec`
-/// state other than `installed` gives `False` with the state in CamelCase as the reason.)
-pub const REASON_UNKNOWN_STATE: &str = "UnknownState";
+/// `OntapCluster` `Ready=False`: ONTAP said the listing is partial (an `error` object in a 200
+/// answer, or a `num_records` that disagrees), so nothing was pruned.
+pub const REASON_INCOMPLETE_LISTING: &str = "IncompleteListing";
+/// `OntapCluster` `Ready=False`: the API server refused a write of a mirrored object or of a
+/// status (RBAC, admission policy, quota, terminating namespace).
+pub const REASON_MIRROR_WRITE_DENIED: &str = "MirrorWriteDenied";
+/// `OntapCluster` `Ready=False`, `Stalled=True`: ONTAP lists more SAs than the operator's limit.
+pub const REASON_TOO_MANY_SECURITY_ASSOCIATIONS: &str = "TooManySecurityAssociations";
+
+/// `IpsecSecurityAssociation`: ONTAP reported a state the operator cannot judge (an IKE state
+/// ONTAP does not document, or an `IPsec` state outside the operator's table), so the condition
+/// is `Unknown` rather than a false alarm.
+pub const REASON_UNRECOGNIZED_STATE: &str = "UnrecognizedState";
 /// `IpsecSecurityAssociation`: its `OntapCluster` has missed `staleAfter` polls, so every condition
 /// is Unknown until a poll succeeds again.
 pub const REASON_CLUSTER_UNREACHABLE: &str = "ClusterUnreachable";
@@ -121,10 +131,34 @@ pub fn new_condition(
         type_: type_.to_owned(),
         status: status.as_str().to_owned(),
         reason: reason.to_owned(),
-        message: message.into(),
+        message: bounded_message(message.into()),
         observed_generation,
         last_transition_time: Time(whole_seconds(now)),
     }
+}
+
+/// Longest condition message written: the API server allows 32 KiB, but much of a message is
+/// ONTAP's or the API server's own text, and a status is read by every watcher.
+pub const MAX_CONDITION_MESSAGE: usize = 1024;
+
+/// `message` cut to [`MAX_CONDITION_MESSAGE`] bytes.
+#[must_use]
+pub fn bounded_message(message: String) -> String {
+    cut_to_bytes(message, MAX_CONDITION_MESSAGE)
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+#[must_use]
+pub fn cut_to_bytes(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max.saturating_sub('…'.len_utf8());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// The condition of the given type, if the list has one.
@@ -215,6 +249,22 @@ mod tests {
 
     fn ready(status: ConditionStatus, reason: &str, second: i64) -> Condition {
         new_condition(TYPE_READY, status, reason, "message", Some(1), at(second))
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(2000);
+        let condition = new_condition(
+            TYPE_READY,
+            ConditionStatus::False,
+            REASON_BAD_RESPONSE,
+            long,
+            None,
+            at(1),
+        );
+        assert!(condition.message.len() <= MAX_CONDITION_MESSAGE);
+        assert!(condition.message.ends_with('…'));
+        assert_eq!(bounded_message("short".into()), "short");
     }
 
     #[test]

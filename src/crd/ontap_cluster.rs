@@ -23,6 +23,22 @@ pub const REFRESH_ANNOTATION: &str = "ontap-ipsec.dev/refresh";
 pub const DEFAULT_POLL_INTERVAL: &str = "60s";
 /// Shortest `spec.pollInterval` the API server accepts; the CEL rule below spells the same value.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest `spec.pollInterval`: a day, beyond which nobody would call it monitoring.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Shortest `spec.timeout`: below a second even a healthy ONTAP fails every poll.
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest `spec.timeout`: ONTAP itself cuts a page at 120 s (`return_timeout`), so a request
+/// still open after five minutes is stalled, and holds a poll slot for nothing.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+/// Shortest non-zero `spec.countersRefreshInterval`: shorter would mean a status write per SA
+/// on nearly every poll.
+pub const MIN_COUNTERS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest `spec.countersRefreshInterval`.
+pub const MAX_COUNTERS_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// A whole poll may take this many `spec.timeout`s.
+pub const POLL_DEADLINE_TIMEOUTS: u32 = 4;
+/// Largest `spec.staleAfter`.
+pub const MAX_STALE_AFTER: u32 = 100;
 /// Default of `spec.timeout`.
 pub const DEFAULT_TIMEOUT: &str = "30s";
 /// Default of `spec.countersRefreshInterval`.
@@ -58,13 +74,21 @@ pub const ENDPOINT_SCHEME_RULE: &str = "self.endpoint.startsWith('https://') || 
 pub const ENDPOINT_SCHEME_MESSAGE: &str = "endpoint must start with https://; \
      plain http:// is refused unless allowInsecureHttp is true";
 /// CEL rule on `spec.pollInterval`.
-pub const POLL_INTERVAL_RULE: &str = "duration(self) >= duration('10s')";
+pub const POLL_INTERVAL_RULE: &str =
+    "duration(self) >= duration('10s') && duration(self) <= duration('24h')";
 /// Message for [`POLL_INTERVAL_RULE`].
-pub const POLL_INTERVAL_MESSAGE: &str = "pollInterval must be at least 10s";
+pub const POLL_INTERVAL_MESSAGE: &str = "pollInterval must be between 10s and 24h";
 /// CEL rule on `spec.timeout`.
-pub const TIMEOUT_RULE: &str = "duration(self) > duration('0s')";
+pub const TIMEOUT_RULE: &str =
+    "duration(self) >= duration('1s') && duration(self) <= duration('5m')";
 /// Message for [`TIMEOUT_RULE`].
-pub const TIMEOUT_MESSAGE: &str = "timeout must be longer than 0s";
+pub const TIMEOUT_MESSAGE: &str = "timeout must be between 1s and 5m";
+/// CEL rule on `spec.countersRefreshInterval`.
+pub const COUNTERS_REFRESH_INTERVAL_RULE: &str = "duration(self) == duration('0s') || \
+     (duration(self) >= duration('1m') && duration(self) <= duration('24h'))";
+/// Message for [`COUNTERS_REFRESH_INTERVAL_RULE`].
+pub const COUNTERS_REFRESH_INTERVAL_MESSAGE: &str =
+    "countersRefreshInterval must be 0s (never) or between 1m and 24h";
 /// CEL rule on `spec.tls`.
 pub const TLS_RULE: &str = "!(has(self.caSecretRef) && self.insecureSkipVerify)";
 /// Message for [`TLS_RULE`].
@@ -156,13 +180,14 @@ pub struct OntapClusterSpec {
     /// How to trust the endpoint's certificate. Without it the system's trusted roots are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
-    /// Time between polls, as a duration such as 60s, 5m or 1h30m; at least 10s. Each wait is
-    /// jittered so many clusters do not poll in step.
+    /// Time between polls, as a duration such as 60s, 5m or 1h30m; from 10s to 24h. Each wait
+    /// is jittered so many clusters do not poll in step.
     #[serde(default = "default_poll_interval")]
     #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
     #[x_kube(validation = Rule::new(POLL_INTERVAL_RULE).message(POLL_INTERVAL_MESSAGE))]
     pub poll_interval: String,
-    /// Time allowed for one request to ONTAP, as a duration such as 30s; longer than 0s.
+    /// Time allowed for one request to ONTAP, as a duration such as 30s; from 1s to 5m. A whole
+    /// poll may take at most four times as long.
     #[serde(default = "default_timeout")]
     #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
     #[x_kube(validation = Rule::new(TIMEOUT_RULE).message(TIMEOUT_MESSAGE))]
@@ -170,15 +195,20 @@ pub struct OntapClusterSpec {
     /// How often the traffic counters (bytes, packets) of each IpsecSecurityAssociation are
     /// written to its status, as a duration such as 15m. 0s means never. Counters are exported
     /// as metrics on every poll regardless; writing them less often keeps the API server quiet.
+    /// From 1m to 24h, or 0s.
     #[serde(default = "default_counters_refresh_interval")]
     #[schemars(pattern(DURATION_PATTERN), length(max = DURATION_MAX_LENGTH))]
+    #[x_kube(
+        validation = Rule::new(COUNTERS_REFRESH_INTERVAL_RULE).message(COUNTERS_REFRESH_INTERVAL_MESSAGE)
+    )]
     pub counters_refresh_interval: String,
     /// Number of missed polls after which the conditions of the mirrored security associations
     /// turn Unknown (reason ClusterUnreachable): once staleAfter × pollInterval has passed since
     /// the last successful poll. Mirrored objects are never deleted because a poll failed.
+    /// From 1 to 100.
     #[serde(default = "default_stale_after")]
     // The API server knows int32 but warns about schemars' "uint32"; the minimum keeps it unsigned.
-    #[schemars(range(min = 1), extend("format" = "int32"))]
+    #[schemars(range(min = 1, max = MAX_STALE_AFTER), extend("format" = "int32"))]
     pub stale_after: u32,
     /// Mirror only the security associations that match; sent to ONTAP as query filters.
     /// Within a list any value matches; all given lists must match.
@@ -424,18 +454,16 @@ pub enum SpecError {
         #[source]
         source: ParseDurationError,
     },
-    /// `pollInterval` is shorter than the minimum.
-    #[error("pollInterval {poll_interval:?} is shorter than 10s")]
-    PollIntervalTooShort {
-        /// The interval as written.
-        poll_interval: String,
+    /// A timing field is outside the range the CRD allows.
+    #[error("{field} {value} is out of range: {allowed}")]
+    OutOfRange {
+        /// The spec field, for example `pollInterval`.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+        /// The range, in words.
+        allowed: &'static str,
     },
-    /// `timeout` is zero.
-    #[error("timeout must be longer than 0s")]
-    ZeroTimeout,
-    /// `staleAfter` is zero.
-    #[error("staleAfter must be at least 1")]
-    ZeroStaleAfter,
     /// Both a CA and `insecureSkipVerify` are set.
     #[error("tls.caSecretRef and tls.insecureSkipVerify cannot both be set")]
     TlsConflict,
@@ -460,6 +488,13 @@ impl PollTiming {
     #[must_use]
     pub fn stale_threshold(&self) -> Duration {
         self.poll_interval.saturating_mul(self.stale_after)
+    }
+
+    /// Longest a whole poll may take, every page together: four request timeouts, so a
+    /// listing that trickles in page after page cannot hold a poll slot for ever.
+    #[must_use]
+    pub fn poll_deadline(&self) -> Duration {
+        self.timeout.saturating_mul(POLL_DEADLINE_TIMEOUTS)
     }
 }
 
@@ -501,23 +536,44 @@ impl OntapClusterSpec {
         let read = |field: &'static str, text: &str| {
             parse_duration(text).map_err(|source| SpecError::Duration { field, source })
         };
+        let out_of_range =
+            |field: &'static str, value: &str, allowed: &'static str| SpecError::OutOfRange {
+                field,
+                value: value.to_owned(),
+                allowed,
+            };
         let poll_interval = read("pollInterval", &self.poll_interval)?;
-        if poll_interval < MIN_POLL_INTERVAL {
-            return Err(SpecError::PollIntervalTooShort {
-                poll_interval: self.poll_interval.clone(),
-            });
+        if !(MIN_POLL_INTERVAL..=MAX_POLL_INTERVAL).contains(&poll_interval) {
+            return Err(out_of_range(
+                "pollInterval",
+                &self.poll_interval,
+                "from 10s to 24h",
+            ));
         }
         let timeout = read("timeout", &self.timeout)?;
-        if timeout.is_zero() {
-            return Err(SpecError::ZeroTimeout);
+        if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&timeout) {
+            return Err(out_of_range("timeout", &self.timeout, "from 1s to 5m"));
         }
         let counters_refresh_interval = Some(read(
             "countersRefreshInterval",
             &self.counters_refresh_interval,
         )?)
         .filter(|interval| !interval.is_zero());
-        if self.stale_after == 0 {
-            return Err(SpecError::ZeroStaleAfter);
+        if counters_refresh_interval.is_some_and(|interval| {
+            !(MIN_COUNTERS_REFRESH_INTERVAL..=MAX_COUNTERS_REFRESH_INTERVAL).contains(&interval)
+        }) {
+            return Err(out_of_range(
+                "countersRefreshInterval",
+                &self.counters_refresh_interval,
+                "0s, or from 1m to 24h",
+            ));
+        }
+        if !(1..=MAX_STALE_AFTER).contains(&self.stale_after) {
+            return Err(out_of_range(
+                "staleAfter",
+                &self.stale_after.to_string(),
+                "from 1 to 100",
+            ));
         }
         Ok(PollTiming {
             poll_interval,
@@ -612,12 +668,13 @@ mod tests {
     fn poll_interval_below_ten_seconds_is_refused() {
         let mut spec = spec();
         spec.poll_interval = "5s".into();
-        assert_eq!(
+        assert!(matches!(
             spec.validate(),
-            Err(SpecError::PollIntervalTooShort {
-                poll_interval: "5s".into()
+            Err(SpecError::OutOfRange {
+                field: "pollInterval",
+                ..
             })
-        );
+        ));
         spec.poll_interval = "10s".into();
         assert!(spec.validate().is_ok());
         assert_eq!(parse_duration("10s"), Ok(MIN_POLL_INTERVAL));
@@ -639,13 +696,39 @@ mod tests {
     }
 
     #[test]
-    fn zero_timeout_and_zero_stale_after_are_refused() {
-        let mut spec = spec();
-        spec.timeout = "0s".into();
-        assert_eq!(spec.validate(), Err(SpecError::ZeroTimeout));
-        let mut spec = self::spec();
-        spec.stale_after = 0;
-        assert_eq!(spec.validate(), Err(SpecError::ZeroStaleAfter));
+    fn timing_fields_outside_their_bounds_are_refused() {
+        let refused = |change: &dyn Fn(&mut OntapClusterSpec), field: &str| {
+            let mut spec = spec();
+            change(&mut spec);
+            match spec.validate() {
+                Err(SpecError::OutOfRange { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{field}: expected out of range, got {other:?}"),
+            }
+        };
+        refused(&|s| s.timeout = "0s".into(), "timeout");
+        refused(&|s| s.timeout = "500ms".into(), "timeout");
+        refused(&|s| s.timeout = "6m".into(), "timeout");
+        refused(&|s| s.poll_interval = "25h".into(), "pollInterval");
+        refused(
+            &|s| s.counters_refresh_interval = "1ns".into(),
+            "countersRefreshInterval",
+        );
+        refused(
+            &|s| s.counters_refresh_interval = "59s".into(),
+            "countersRefreshInterval",
+        );
+        refused(
+            &|s| s.counters_refresh_interval = "48h".into(),
+            "countersRefreshInterval",
+        );
+        refused(&|s| s.stale_after = 0, "staleAfter");
+        refused(&|s| s.stale_after = 101, "staleAfter");
+        let mut edges = spec();
+        edges.timeout = "5m".into();
+        edges.poll_interval = "24h".into();
+        edges.counters_refresh_interval = "1m".into();
+        edges.stale_after = 100;
+        assert!(edges.validate().is_ok());
     }
 
     #[test]

@@ -28,8 +28,11 @@ const CLUSTER_FIELDS: &str = "name,uuid,version";
 /// Page size NetApp's own pollers use: big enough for few round trips, small enough that
 /// ONTAP answers well inside its `return_timeout`.
 pub const PAGE_SIZE: u32 = 500;
-/// A listing longer than this many pages is treated as a paging defect, not data.
-const MAX_PAGES: u32 = 10_000;
+/// A listing longer than this many pages is treated as a paging defect, not data: ten times
+/// the full pages of the largest default listing, room for many short pages under load.
+const MAX_PAGES: u32 = 1_000;
+/// Longest piece of ONTAP's own text (an error message or code) kept in an error.
+const MAX_ONTAP_TEXT: usize = 512;
 /// How clients identify themselves to ONTAP (shown in its audit log).
 const CLIENT_APP_HEADER: &str = "X-Dot-Client-App";
 const CLIENT_APP: &str = concat!("ontap-ipsec-operator/", env!("CARGO_PKG_VERSION"));
@@ -126,10 +129,16 @@ impl OntapClient {
         }
         let mut records = Vec::new();
         let mut paging = PagingGuard::default();
+        let limit = self.config.limits.max_security_associations;
         loop {
             let body = self.get(&url).await?;
             let page: CollectionPage<SecurityAssociation> = decode(&url, &body)?;
+            drop(body);
+            check_page(&url, &page)?;
             let count = page.records.len();
+            if records.len() + count > limit {
+                return Err(OntapError::TooManySecurityAssociations { limit });
+            }
             records.extend(page.records);
             let next = page
                 .links
@@ -209,15 +218,44 @@ impl OntapClient {
         };
         let status = response.status();
         self.observe(Some(status.as_u16()));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.classify(url, &error))?;
+        let body = self.read_body(url, response).await?;
         if status.is_success() {
             Ok(body)
         } else {
             Err(Attempt::Failed(api_error(url, status.as_u16(), &body)))
         }
+    }
+
+    /// Reads a body up to the configured limit: the declared length is checked first, then
+    /// what actually arrives, since a body may declare nothing and never end.
+    async fn read_body(
+        &self,
+        url: &Url,
+        mut response: reqwest::Response,
+    ) -> Result<Bytes, Attempt> {
+        let limit = self.config.limits.max_response_bytes;
+        let too_large = || {
+            Attempt::Failed(OntapError::ResponseTooLarge {
+                url: url.to_string(),
+                limit,
+            })
+        };
+        let declared = response.content_length().unwrap_or(0);
+        if usize::try_from(declared).map_or(true, |declared| declared > limit) {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::with_capacity(usize::try_from(declared).unwrap_or(0));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.classify(url, &error))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn observe(&self, status: Option<u16>) {
@@ -250,6 +288,44 @@ impl OntapClient {
             Attempt::Failed(transport)
         }
     }
+}
+
+/// Refuses a page that ONTAP itself marks as partial, or that holds more than was asked for.
+fn check_page<T>(url: &Url, page: &CollectionPage<T>) -> Result<(), OntapError> {
+    let records = page.records.len();
+    if let Some(error) = &page.error {
+        return Err(OntapError::IncompleteListing {
+            url: url.to_string(),
+            code: bounded(error.code.as_deref().unwrap_or_default()),
+            message: bounded(error.message.as_deref().unwrap_or("no message")),
+        });
+    }
+    if let Some(declared) = page.num_records
+        && u64::try_from(records) != Ok(declared)
+    {
+        return Err(OntapError::IncompleteListing {
+            url: url.to_string(),
+            code: String::new(),
+            message: format!("num_records is {declared} but the page holds {records} records"),
+        });
+    }
+    if records > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX) {
+        return Err(OntapError::OversizedPage {
+            url: url.to_string(),
+            records,
+            requested: PAGE_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// ONTAP's text cut to a length fit for a condition or an event.
+fn bounded(text: &str) -> String {
+    let mut cut: String = text.chars().take(MAX_ONTAP_TEXT).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
 }
 
 /// Decides, page by page, whether a listing goes on, is complete, or cannot be trusted.
@@ -363,7 +439,8 @@ fn api_error(url: &Url, status: u16, body: &[u8]) -> OntapError {
             snippet
         }
     });
-    let code = detail.code.unwrap_or_default();
+    let message = bounded(&message);
+    let code = bounded(&detail.code.unwrap_or_default());
     let url = url.to_string();
     match status {
         401 => OntapError::Unauthorized { url, message },
@@ -374,7 +451,7 @@ fn api_error(url: &Url, status: u16, body: &[u8]) -> OntapError {
             status,
             code,
             message,
-            target: detail.target.unwrap_or_default(),
+            target: bounded(&detail.target.unwrap_or_default()),
         },
     }
 }

@@ -13,6 +13,31 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// ONTAP cuts a slow page short before the client gives up on it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Largest response body read from ONTAP: about eight times a full page of 500 SAs with every
+/// field and link, so a body that never ends costs at most this much memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Most SAs one listing may hold: several times the largest real cluster, so that an endpoint
+/// that answers forever cannot grow the operator, the API server and Prometheus without bound.
+pub const DEFAULT_MAX_SECURITY_ASSOCIATIONS: usize = 50_000;
+
+/// What one listing may cost at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of one response body.
+    pub max_response_bytes: usize,
+    /// Records of one listing, all pages together.
+    pub max_security_associations: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_security_associations: DEFAULT_MAX_SECURITY_ASSOCIATIONS,
+        }
+    }
+}
+
 /// Configuration of one ONTAP client; two equal configs can share one client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -23,6 +48,7 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Per request, from sending it to the end of the body.
     pub timeout: Duration,
+    pub limits: Limits,
 }
 
 impl ClientConfig {
@@ -36,6 +62,7 @@ impl ClientConfig {
             tls: TlsOptions::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            limits: Limits::default(),
         })
     }
 }

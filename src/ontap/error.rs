@@ -58,6 +58,36 @@ pub enum OntapError {
     /// A next link repeated, so following it would loop; the collection is incomplete.
     #[error("ONTAP repeated the next link {href}; the listing is incomplete")]
     PagingLoop { href: String },
+
+    /// ONTAP said itself that a page is not the whole truth: an `error` object in a 200 answer
+    /// (a node whose SA table did not answer), or a `num_records` that disagrees with the page.
+    #[error("ONTAP's listing of {url} is incomplete (code {code}): {message}")]
+    IncompleteListing {
+        url: String,
+        code: String,
+        message: String,
+    },
+
+    /// A page held more records than were asked for.
+    #[error(
+        "ONTAP sent {records} records on one page of {url}, more than the {requested} asked for"
+    )]
+    OversizedPage {
+        url: String,
+        records: usize,
+        requested: u32,
+    },
+
+    /// A response body grew past the configured limit.
+    #[error("ONTAP's answer to {url} is larger than {limit} bytes")]
+    ResponseTooLarge { url: String, limit: usize },
+
+    /// The listing holds more SAs than the operator is configured to mirror.
+    #[error(
+        "ONTAP lists more than {limit} security associations; narrow spec.selector or raise \
+         --max-security-associations"
+    )]
+    TooManySecurityAssociations { limit: usize },
 }
 
 impl OntapError {
@@ -75,6 +105,10 @@ impl OntapError {
             Self::Transport { .. } => "transport",
             Self::Decode { .. } => "decode",
             Self::PagingLoop { .. } => "paging_loop",
+            Self::IncompleteListing { .. } => "incomplete_listing",
+            Self::OversizedPage { .. } => "oversized_page",
+            Self::ResponseTooLarge { .. } => "response_too_large",
+            Self::TooManySecurityAssociations { .. } => "too_many_security_associations",
         }
     }
 
@@ -85,13 +119,17 @@ impl OntapError {
             Self::Timeout { .. }
             | Self::Transport { .. }
             | Self::Decode { .. }
-            | Self::PagingLoop { .. } => true,
+            | Self::PagingLoop { .. }
+            | Self::IncompleteListing { .. }
+            | Self::OversizedPage { .. }
+            | Self::ResponseTooLarge { .. } => true,
             Self::Api { status, .. } => *status >= 500 || *status == 429,
             Self::Config(_)
             | Self::Unauthorized { .. }
             | Self::Forbidden { .. }
             | Self::NotFound { .. }
-            | Self::Tls { .. } => false,
+            | Self::Tls { .. }
+            | Self::TooManySecurityAssociations { .. } => false,
         }
     }
 }

@@ -35,8 +35,9 @@ pub struct Verdict {
 
 /// Reason when an SA does not report its state at all.
 pub const REASON_STATE_NOT_REPORTED: &str = "StateNotReported";
-/// Reason when an IKE SA reports a state outside ONTAP's documented set.
-pub const REASON_UNKNOWN_STATE: &str = "UnknownState";
+/// Reason when an SA reports a state the operator cannot judge: an IKE state outside ONTAP's
+/// documented set, or an IPsec state outside the table below.
+pub const REASON_UNRECOGNIZED_STATE: &str = "UnrecognizedState";
 /// Reason when an SA's `type` is neither `ike` nor `ipsec`.
 pub const REASON_UNKNOWN_TYPE: &str = "UnknownType";
 
@@ -48,8 +49,24 @@ const IKE_STATES: [(&str, Health); 4] = [
     ("none", Health::False),
 ];
 
-/// The IPsec state that means the SA is installed; every other reported state is not installed.
-const IPSEC_INSTALLED: &str = "installed";
+/// IPsec states and what each says about the SA. ONTAP documents none; its IKE daemon is
+/// strongSwan-based, whose child SAs pass through these. A rekey or an update keeps the tunnel
+/// carrying traffic, so those count as installed; the states before installation and after
+/// deletion do not. Anything else is `Unknown`: a false alarm on a healthy tunnel is worse than
+/// an honest "don't know".
+const IPSEC_STATES: [(&str, Health); 11] = [
+    ("installed", Health::True),
+    ("rekeying", Health::True),
+    ("rekeyed", Health::True),
+    ("updating", Health::True),
+    ("none", Health::False),
+    ("created", Health::False),
+    ("routed", Health::False),
+    ("installing", Health::False),
+    ("retrying", Health::False),
+    ("deleting", Health::False),
+    ("deleted", Health::False),
+];
 
 /// `IkeEstablished` for an IKE SA; `None` for any other type.
 #[must_use]
@@ -76,8 +93,11 @@ pub fn ike_established(sa: &SecurityAssociation) -> Option<Verdict> {
             },
             None => Verdict {
                 status: Health::Unknown,
-                reason: REASON_UNKNOWN_STATE.into(),
-                message: format!("IKE SA {peer} is in state {state:?}, which is not documented"),
+                reason: REASON_UNRECOGNIZED_STATE.into(),
+                message: format!(
+                    "IKE SA {peer} is in state {:?}, which ONTAP does not document",
+                    bounded(state)
+                ),
             },
         },
     })
@@ -97,15 +117,32 @@ pub fn ipsec_installed(sa: &SecurityAssociation) -> Option<Verdict> {
             reason: REASON_STATE_NOT_REPORTED.into(),
             message: format!("ONTAP reports no IPsec state for {peer}"),
         },
-        Some(state) if state.eq_ignore_ascii_case(IPSEC_INSTALLED) => Verdict {
-            status: Health::True,
-            reason: camel_case(IPSEC_INSTALLED),
-            message: format!("IPsec SA {peer} is installed"),
-        },
-        Some(state) => Verdict {
-            status: Health::False,
-            reason: camel_case(state),
-            message: format!("IPsec SA {peer} is {}, not installed", state.to_lowercase()),
+        Some(state) => match IPSEC_STATES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(state))
+        {
+            Some((known, Health::True)) => Verdict {
+                status: Health::True,
+                reason: camel_case(known),
+                message: if known.eq_ignore_ascii_case("installed") {
+                    format!("IPsec SA {peer} is installed")
+                } else {
+                    format!("IPsec SA {peer} is {known}; it stays installed meanwhile")
+                },
+            },
+            Some((known, status)) => Verdict {
+                status: *status,
+                reason: camel_case(known),
+                message: format!("IPsec SA {peer} is {known}, not installed"),
+            },
+            None => Verdict {
+                status: Health::Unknown,
+                reason: REASON_UNRECOGNIZED_STATE.into(),
+                message: format!(
+                    "IPsec SA {peer} is in state {:?}, which the operator does not recognize",
+                    bounded(state)
+                ),
+            },
         },
     })
 }
@@ -154,12 +191,19 @@ pub fn camel_case(state: &str) -> String {
         })
         .collect();
     if reason.is_empty() {
-        return REASON_UNKNOWN_STATE.into();
+        return REASON_UNRECOGNIZED_STATE.into();
     }
     if reason.starts_with(|c: char| c.is_ascii_digit()) {
         reason.insert_str(0, "State");
     }
     reason
+}
+
+/// Longest piece of a state string quoted in a message: ONTAP's text is not trusted to be short.
+const MAX_QUOTED_STATE: usize = 64;
+
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_QUOTED_STATE).collect()
 }
 
 fn peer_description(sa: &SecurityAssociation) -> String {
@@ -218,17 +262,56 @@ mod tests {
     fn undocumented_ike_state_is_unknown_not_an_error() {
         let verdict = ready(&ike("rekeying"));
         assert_eq!(verdict.status, Health::Unknown);
-        assert_eq!(verdict.reason, REASON_UNKNOWN_STATE);
+        assert_eq!(verdict.reason, REASON_UNRECOGNIZED_STATE);
         assert!(verdict.message.contains("rekeying"));
     }
 
     #[test]
-    fn any_ipsec_state_but_installed_is_not_installed() {
+    fn ipsec_states_of_a_rekey_or_update_stay_installed() {
+        for (state, reason) in [
+            ("installed", "Installed"),
+            ("rekeying", "Rekeying"),
+            ("REKEYED", "Rekeyed"),
+            ("updating", "Updating"),
+        ] {
+            let verdict = ipsec_installed(&ipsec(state)).expect("ipsec SA");
+            assert_eq!(
+                (verdict.status, verdict.reason.as_str()),
+                (Health::True, reason),
+                "{state}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipsec_states_before_installation_or_after_deletion_are_not_installed() {
+        for (state, reason) in [
+            ("none", "None"),
+            ("installing", "Installing"),
+            ("retrying", "Retrying"),
+            ("deleting", "Deleting"),
+            ("deleted", "Deleted"),
+        ] {
+            let verdict = ipsec_installed(&ipsec(state)).expect("ipsec SA");
+            assert_eq!(
+                (verdict.status, verdict.reason.as_str()),
+                (Health::False, reason),
+                "{state}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unrecognized_ipsec_state_is_unknown_and_named() {
         let verdict = ipsec_installed(&ipsec("larval")).expect("ipsec SA");
         assert_eq!(
             (verdict.status, verdict.reason.as_str()),
-            (Health::False, "Larval")
+            (Health::Unknown, REASON_UNRECOGNIZED_STATE)
         );
+        assert!(verdict.message.contains("larval"), "{}", verdict.message);
+        let long = "x".repeat(10_000);
+        let verdict = ipsec_installed(&ipsec(&long)).expect("ipsec SA");
+        assert!(verdict.message.len() < 300, "{}", verdict.message.len());
     }
 
     #[test]
@@ -253,6 +336,6 @@ mod tests {
         assert_eq!(camel_case("MATURE"), "Mature");
         assert_eq!(camel_case("half-open state"), "HalfOpenState");
         assert_eq!(camel_case("3des"), "State3des");
-        assert_eq!(camel_case("--"), REASON_UNKNOWN_STATE);
+        assert_eq!(camel_case("--"), REASON_UNRECOGNIZED_STATE);
     }
 }

@@ -9,7 +9,7 @@ pub mod selector;
 pub mod tls;
 
 pub use client::{Listing, OntapClient, ResponseObserver};
-pub use config::{ClientConfig, Credentials, Secret, TlsOptions};
+pub use config::{ClientConfig, Credentials, Limits, Secret, TlsOptions};
 pub use error::OntapError;
 pub use model::{ClusterIdentity, SecurityAssociation, SecurityAssociationType};
 pub use selector::Selector;

@@ -228,6 +228,13 @@ impl ClusterVersion {
 pub(crate) struct CollectionPage<T> {
     #[serde(default = "Vec::new")]
     pub records: Vec<T>,
+    /// Records on this page, as ONTAP counted them.
+    #[serde(default)]
+    pub num_records: Option<u64>,
+    /// Set, next to `records`, when ONTAP could not read part of the collection (a node whose
+    /// table did not answer): the page is then not the whole truth.
+    #[serde(default)]
+    pub error: Option<ErrorDetail>,
     #[serde(default, rename = "_links")]
     pub links: Option<CollectionLinks>,
 }

@@ -152,7 +152,7 @@ impl Mirror {
     pub fn expected_names(&self) -> BTreeSet<String> {
         self.healthy
             .keys()
-            .map(|uuid| security_association_name(CLUSTER, uuid))
+            .map(|uuid| security_association_name(CLUSTER, uuid).expect("a name"))
             .collect()
     }
 
@@ -164,7 +164,7 @@ impl Mirror {
             .iter()
             .map(|(uuid, up)| {
                 (
-                    security_association_name(CLUSTER, uuid),
+                    security_association_name(CLUSTER, uuid).expect("a name"),
                     if *up { "True" } else { "False" },
                 )
             })
@@ -287,7 +287,7 @@ impl Mirror {
             .patch(CLUSTER, &PatchParams::default(), &Patch::Merge(&refresh))
             .await
             .expect("the refresh annotation is set");
-        let name = security_association_name(CLUSTER, &uuid);
+        let name = security_association_name(CLUSTER, &uuid).expect("a name");
         let mirrored = self.mirrored();
         let outcome = tokio::time::timeout(WAIT, async {
             loop {
