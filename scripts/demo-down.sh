@@ -3,8 +3,16 @@
 # PIDs), deletes the demo namespace and the demo release's cluster-scoped objects, and removes
 # target/demo. The CRDs stay (other users of the control plane may have objects of those kinds),
 # and so does the control plane unless DEMO_CLUSTER_DOWN=1 is set (`make cluster-down` stops it).
-set -euo pipefail
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR source=demo-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/demo-common.sh"
+
+# A failing command is named, as in demo.sh (command substitutions report through this shell).
+on_error() {
+  [[ "$BASHPID" == "$$" ]] || return 0
+  say "make demo-down failed: \`$3\` exited with status $1 (scripts/demo-down.sh line $2)"
+}
+trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
 
 stop_recorded operator
 stop_recorded ontap-sim

@@ -7,8 +7,61 @@
 #
 # Running it again replaces the previous demo's processes and keeps its namespace. `make demo-down`
 # stops everything it started.
-set -euo pipefail
+#
+# Every failure says what failed: a failing command is named by the ERR trap, a step that times out
+# or a process that exits says so, and on any failure the logs of the processes this run started
+# are printed and those processes are stopped.
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR source=demo-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/demo-common.sh"
+
+# Names and PIDs of the processes this run started, stopped again if the run fails.
+started=()
+started_pids=()
+
+# on_error STATUS LINE COMMAND: names the command that failed. Command substitutions inherit the
+# trap (set -E); only this shell reports, with the assignment or command that ran the substitution.
+on_error() {
+  [[ "$BASHPID" == "$$" ]] || return 0
+  say "make demo failed: \`$3\` exited with status $1 (scripts/demo.sh line $2)"
+}
+trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
+
+# fail MESSAGE...: a failure that no failing command names (a timeout, an exited process).
+fail() {
+  say "make demo failed: $*"
+  exit 1
+}
+
+# parent_of PID: the parent's PID.
+parent_of() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  stat="${stat#* }"
+  echo "${stat%% *}"
+}
+
+# On any failure: the end of every log of this run, then stop what this run started.
+on_exit() {
+  local status=$? name pid
+  ((status != 0)) || return 0
+  trap - ERR
+  for name in "${started[@]}"; do
+    log_tail "$demo_dir/$name.log"
+  done
+  for name in "${started[@]}"; do
+    stop_recorded "$name"
+  done
+  # One that has not exec'd its binary yet is not recorded_pid's; it is still this shell's child.
+  for pid in "${started_pids[@]}"; do
+    if is_running "$pid" && [[ "$(parent_of "$pid")" == "$$" ]]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  say "make demo did not finish (exit status $status); logs are in target/demo/, \`make demo-down\` removes the rest"
+}
+trap on_exit EXIT
 
 started_at=$(date +%s)
 cd "$repo_root"
@@ -17,9 +70,12 @@ cd "$repo_root"
 NODES=2
 TUNNELS=12
 EXPECTED_SAS=$((NODES * TUNNELS * 2))
-SIM_USERNAME=admin
+SIM_USERNAME='admin'
 SIM_PASSWORD='netapp1!'
 WAIT_SECONDS=180
+# A started process must exec its binary within START_SECONDS and be ready within READY_SECONDS.
+START_SECONDS=30
+READY_SECONDS=90
 
 say "==> building ontap-ipsec-operator and ontap-sim (cargo build --bins)"
 cargo build --bins
@@ -46,27 +102,61 @@ pick_port() {
   done
 }
 
-# start NAME COMMAND...: runs COMMAND in its own session (a Ctrl-C in this terminal does not reach
-# it; it outlives this script), stdout to NAME.out and stderr to NAME.log, and records its PID.
+# start NAME ARGS...: runs NAME's binary with ARGS in its own session (a Ctrl-C in this terminal
+# does not reach it; it outlives this script), stdout to NAME.out and stderr to NAME.log, records
+# its PID and returns once that PID runs the binary. Until the forked shell has exec'd, the PID's
+# command line is this script's, not the binary's: on a loaded machine that lasts long enough for a
+# check by command line to take a starting process for one that has exited.
 start() {
-  local name="$1"
+  local name="$1" binary pid deadline status
   shift
-  setsid "$@" </dev/null >"$demo_dir/$name.out" 2>"$demo_dir/$name.log" &
-  echo "$!" >"$demo_dir/$name.pid"
+  binary="$(binary_of "$name")"
+  rm -f "$demo_dir/$name.out" "$demo_dir/$name.log"
+  setsid "$binary" "$@" </dev/null >"$demo_dir/$name.out" 2>"$demo_dir/$name.log" &
+  pid=$!
+  echo "$pid" >"$demo_dir/$name.pid"
+  started+=("$name")
+  started_pids+=("$pid")
+  deadline=$((SECONDS + START_SECONDS))
+  until recorded_pid "$name" >/dev/null; do
+    if ! is_running "$pid"; then
+      status=0
+      wait "$pid" || status=$?
+      fail "$name (pid $pid) exited with status $status as it started"
+    fi
+    ((SECONDS < deadline)) || fail "$name (pid $pid) did not start $binary within ${START_SECONDS}s"
+    sleep 0.1
+  done
 }
 
+# wait_ready NAME SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails saying WHAT was
+# awaited when NAME's process exits (with its exit status) or SECONDS pass.
+wait_ready() {
+  local name="$1" seconds="$2" what="$3" pid deadline status
+  shift 3
+  pid="$(<"$demo_dir/$name.pid")"
+  deadline=$((SECONDS + seconds))
+  until "$@"; do
+    if ! recorded_pid "$name" >/dev/null; then
+      status=0
+      wait "$pid" 2>/dev/null || status=$?
+      fail "$name (pid $pid) exited with status $status before $what"
+    fi
+    ((SECONDS < deadline)) || fail "$name (pid $pid): no $what after ${seconds}s"
+    sleep 0.1
+  done
+}
+
+sim_listening() { grep -q '^listening on ' "$demo_dir/ontap-sim.out" 2>/dev/null; }
+
 say "==> starting ontap-sim with $NODES nodes x $TUNNELS tunnels ($EXPECTED_SAS SAs)"
-rm -f "$demo_dir/ontap-sim.out" "$demo_dir/ontap-sim.pem"
-start ontap-sim "$simulator_bin" --listen 127.0.0.1:0 \
+rm -f "$demo_dir/ontap-sim.pem" "$demo_dir/ontap-sim.url"
+start ontap-sim --listen 127.0.0.1:0 \
   --generate "$NODES:$TUNNELS" --cert-out "$demo_dir/ontap-sim.pem" \
   --username "$SIM_USERNAME" --password "$SIM_PASSWORD" --cluster-name "$cluster_name"
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$demo_dir/ontap-sim.out" 2>/dev/null && break
-  recorded_pid ontap-sim >/dev/null || { cat "$demo_dir/ontap-sim.log" >&2; exit 1; }
-  sleep 0.1
-done
+wait_ready ontap-sim "$READY_SECONDS" "'listening on' line in target/demo/ontap-sim.out" sim_listening
 sim_url="$(sed -n 's/^listening on //p' "$demo_dir/ontap-sim.out")"
-[[ -n "$sim_url" ]] || { say "ontap-sim did not announce its address"; exit 1; }
+[[ "$sim_url" == https://* ]] || fail "ontap-sim announced an address that is not https: '$sim_url'"
 echo "$sim_url" >"$demo_dir/ontap-sim.url"
 
 sim_curl() {
@@ -79,8 +169,13 @@ uuids() {
     grep -o '"uuid":"[0-9a-f-]*"' | cut -d'"' -f4
 }
 # Some tunnels are down, as on any real cluster: IKE connecting, a dead peer, IPsec not installed.
-mapfile -t ike < <(uuids ike 3)
-mapfile -t ipsec < <(uuids ipsec 1)
+# Into a variable first: a failure of a process substitution would go unnoticed.
+ike_list="$(uuids ike 3)"
+ipsec_list="$(uuids ipsec 1)"
+mapfile -t ike <<<"$ike_list"
+mapfile -t ipsec <<<"$ipsec_list"
+[[ ${#ike[@]} == 3 && -n "${ike[2]}" && -n "${ipsec[0]}" ]] ||
+  fail "ontap-sim listed IKE SAs '${ike[*]}' and IPsec SAs '${ipsec[*]}', expected 3 and 1 uuids"
 set_state() { sim_curl -X PATCH "$sim_url/_sim/security-associations/$1" -d "$2" >/dev/null; }
 set_state "${ike[0]}" '{"ike": {"state": "connecting"}}'
 set_state "${ike[1]}" '{"ike": {"state": "dead_peer_probe"}}'
@@ -133,12 +228,20 @@ umask 022
 
 say "==> starting the operator as system:serviceaccount:$DEMO_NAMESPACE:$service_account"
 operator_args=(run --namespace "$DEMO_NAMESPACE" --instance demo)
-if "$operator_bin" run --help | grep -q -- '--metrics-addr'; then
+operator_help="$("$operator_bin" run --help)"
+metrics_port=
+rm -f "$demo_dir/metrics.url"
+if [[ "$operator_help" == *--metrics-addr* ]]; then
   metrics_port="$(pick_port)"
   operator_args+=(--metrics-addr "127.0.0.1:$metrics_port")
   echo "http://127.0.0.1:$metrics_port/metrics" >"$demo_dir/metrics.url"
 fi
-start operator env KUBECONFIG="$demo_dir/operator.kubeconfig" "$operator_bin" "${operator_args[@]}"
+KUBECONFIG="$demo_dir/operator.kubeconfig" start operator "${operator_args[@]}"
+# Ready once it has found the CRDs and listed its objects with the ServiceAccount's rights.
+operator_ready() { [[ "$(curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/readyz" 2>/dev/null)" == ok ]]; }
+if [[ -n "$metrics_port" ]]; then
+  wait_ready operator "$READY_SECONDS" "ok from http://127.0.0.1:$metrics_port/readyz" operator_ready
+fi
 
 say "==> creating the Secrets and OntapCluster $cluster_name"
 "$kubectl" -n "$DEMO_NAMESPACE" create secret generic ontap-credentials \
@@ -167,22 +270,22 @@ deadline=$(($(date +%s) + WAIT_SECONDS))
 # Ready for this spec (a previous demo's status may still show the old endpoint's result).
 generation="$("$kubectl" -n "$DEMO_NAMESPACE" get ontap "$cluster_name" -o jsonpath='{.metadata.generation}')"
 ready_query='{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].observedGeneration}/{.status.securityAssociations.total}'
-until [[ "$("$kubectl" -n "$DEMO_NAMESPACE" get ontap "$cluster_name" -o jsonpath="$ready_query" 2>/dev/null)" \
-  == "True/$generation/$EXPECTED_SAS" ]]; do
-  if ! recorded_pid operator >/dev/null; then
-    say "the operator exited; its log:"
-    tail -n 30 "$demo_dir/operator.log" >&2
-    exit 1
-  fi
+mirror_complete() {
+  [[ "$("$kubectl" -n "$DEMO_NAMESPACE" get ontap "$cluster_name" -o jsonpath="$ready_query" 2>/dev/null)" \
+    == "True/$generation/$EXPECTED_SAS" ]]
+}
+until mirror_complete; do
+  recorded_pid operator >/dev/null || fail "the operator exited before the mirror was complete"
   if (($(date +%s) >= deadline)); then
-    say "no complete mirror after ${WAIT_SECONDS}s; the operator's log ends with:"
-    tail -n 30 "$demo_dir/operator.log" >&2
-    exit 1
+    say "the OntapCluster's status: $("$kubectl" -n "$DEMO_NAMESPACE" get ontap "$cluster_name" -o jsonpath='{.status}' 2>&1)"
+    fail "no complete mirror of $EXPECTED_SAS SAs after ${WAIT_SECONDS}s"
   fi
   sleep 1
 done
-until [[ "$("$kubectl" -n "$DEMO_NAMESPACE" get ipsecsa -o name | wc -l)" -eq "$EXPECTED_SAS" ]]; do
-  (($(date +%s) < deadline)) || { say "the mirrored objects did not all appear"; exit 1; }
+mirrored_count() { "$kubectl" -n "$DEMO_NAMESPACE" get ipsecsa -o name | wc -l; }
+until [[ "$(mirrored_count)" -eq "$EXPECTED_SAS" ]]; do
+  (($(date +%s) < deadline)) ||
+    fail "$(mirrored_count) IpsecSecurityAssociations in $DEMO_NAMESPACE after ${WAIT_SECONDS}s, expected $EXPECTED_SAS"
   sleep 1
 done
 
