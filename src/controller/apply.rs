@@ -69,7 +69,9 @@ impl WriteError {
     pub fn cause(&self) -> String {
         let name = self.object.rsplit('/').next().unwrap_or_default();
         let text = match &self.source {
-            kube::Error::Api(status) => format!("{} {}: {}", status.code, status.reason, status.message),
+            kube::Error::Api(status) => {
+                format!("{} {}: {}", status.code, status.reason, status.message)
+            }
             other => other.to_string(),
         };
         format!("{} {}", self.verb, text.replace(name, "<name>"))

@@ -149,7 +149,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(5);
 #[must_use]
 pub fn transient_backoff(consecutive_failures: u32) -> Duration {
     let exponent = consecutive_failures.saturating_sub(1).min(16);
-    FIRST_RETRY.saturating_mul(1 << exponent).min(MAX_RETRY_DELAY)
+    FIRST_RETRY
+        .saturating_mul(1 << exponent)
+        .min(MAX_RETRY_DELAY)
 }
 
 #[cfg(test)]
@@ -276,9 +278,7 @@ mod tests {
 
     #[test]
     fn transient_backoff_doubles_up_to_five_minutes() {
-        let delays: Vec<u64> = (1..=8)
-            .map(|n| transient_backoff(n).as_secs())
-            .collect();
+        let delays: Vec<u64> = (1..=8).map(|n| transient_backoff(n).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
         assert_eq!(transient_backoff(1000), MAX_RETRY_DELAY);
     }

@@ -116,7 +116,10 @@ mod tests {
             "stable"
         );
         let other = security_association_name("prod", &format!("{long_uuid}c")).expect("a name");
-        assert_ne!(first, other, "names differing only past the cut stay distinct");
+        assert_ne!(
+            first, other,
+            "names differing only past the cut stay distinct"
+        );
         assert!(
             first
                 .chars()

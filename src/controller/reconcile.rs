@@ -13,8 +13,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt as _};
 
 use super::apply;
-use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
 use super::apply::WriteError;
+use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
 use super::error::{PollError, retry_delay, transient_backoff};
 use super::events::{cluster_event, describe, publish_cluster_event, publish_tunnel_events};
 use super::fetch;
@@ -60,10 +60,12 @@ pub async fn reconcile(
         context.forget(&key);
         return Ok(Action::await_change());
     }
-    Ok(match reconcile_cluster(&context, cluster, &owner, &key).await {
-        Ok(action) => action,
-        Err(error) => write_failed(&context, cluster, &key, &error).await,
-    })
+    Ok(
+        match reconcile_cluster(&context, cluster, &owner, &key).await {
+            Ok(action) => action,
+            Err(error) => write_failed(&context, cluster, &key, &error).await,
+        },
+    )
 }
 
 /// Polls and mirrors one cluster; `Err` only when the API server did not take a write.
@@ -161,12 +163,7 @@ async fn reconcile_cluster(
                     ontap.identity = None;
                 }
             });
-            retry_delay(
-                &error,
-                failures,
-                settings.timing.poll_interval,
-                until_stale,
-            )
+            retry_delay(&error, failures, settings.timing.poll_interval, until_stale)
         }
     };
     context.remember(key, |memory| {
@@ -245,9 +242,13 @@ async fn poll(
     settings: &ClusterSettings,
 ) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
     let secrets = Api::namespaced(context.client.clone(), &key.0);
-    let config =
-        fetch::client_config(&secrets, cluster, settings, context.max_security_associations)
-            .await?;
+    let config = fetch::client_config(
+        &secrets,
+        cluster,
+        settings,
+        context.max_security_associations,
+    )
+    .await?;
     let cached = context
         .memory(key)
         .ontap

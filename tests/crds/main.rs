@@ -17,8 +17,8 @@ use ontap_ipsec_operator::crd::condition::{
     TYPE_TUNNELS_HEALTHY,
 };
 use ontap_ipsec_operator::crd::ontap_cluster::{
-    ENDPOINT_SCHEME_MESSAGE, ENDPOINT_URL_MESSAGE, POLL_INTERVAL_MESSAGE, TIMEOUT_MESSAGE,
-    TLS_MESSAGE,
+    COUNTERS_REFRESH_INTERVAL_MESSAGE, ENDPOINT_SCHEME_MESSAGE, ENDPOINT_URL_MESSAGE,
+    POLL_INTERVAL_MESSAGE, TIMEOUT_MESSAGE, TLS_MESSAGE,
 };
 use ontap_ipsec_operator::crd::security_association::SPEC_IMMUTABLE_MESSAGE;
 use ontap_ipsec_operator::crd::{
@@ -327,6 +327,54 @@ async fn zero_timeout_and_zero_stale_after_are_rejected() {
     let spec = with(minimal_spec(), "staleAfter", json!(0));
     let message = rejection(create_ontap_cluster(&client, namespace.name(), "s", spec).await);
     assert!(message.contains("spec.staleAfter"), "{message}");
+    namespace.cleanup().await;
+}
+
+#[tokio::test]
+async fn timing_fields_have_upper_and_lower_bounds() {
+    let client = client().await;
+    install_crds(&client).await;
+    let namespace = TestNamespace::create(&client, "crd-bounds").await;
+
+    for (name, field, value, message) in [
+        ("long-timeout", "timeout", json!("6m"), TIMEOUT_MESSAGE),
+        ("short-timeout", "timeout", json!("500ms"), TIMEOUT_MESSAGE),
+        (
+            "long-interval",
+            "pollInterval",
+            json!("25h"),
+            POLL_INTERVAL_MESSAGE,
+        ),
+        (
+            "nanosecond-counters",
+            "countersRefreshInterval",
+            json!("1ns"),
+            COUNTERS_REFRESH_INTERVAL_MESSAGE,
+        ),
+        (
+            "daily-plus-counters",
+            "countersRefreshInterval",
+            json!("25h"),
+            COUNTERS_REFRESH_INTERVAL_MESSAGE,
+        ),
+        ("stale-after", "staleAfter", json!(101), "spec.staleAfter"),
+    ] {
+        let spec = with(minimal_spec(), field, value.clone());
+        let refused = rejection(create_ontap_cluster(&client, namespace.name(), name, spec).await);
+        assert!(refused.contains(message), "{field} {value}: {refused}");
+    }
+    let mut edges = minimal_spec();
+    for (field, value) in [
+        ("timeout", json!("5m")),
+        ("pollInterval", json!("24h")),
+        ("countersRefreshInterval", json!("1m")),
+        ("staleAfter", json!(100)),
+    ] {
+        edges = with(edges, field, value);
+    }
+    create_ontap_cluster(&client, namespace.name(), "edges", edges)
+        .await
+        .expect("the bounds themselves are accepted");
     namespace.cleanup().await;
 }
 
@@ -712,7 +760,7 @@ async fn kubectl_explain_shows_the_field_documentation() {
     for expected in [
         "Where and how to poll one ONTAP cluster",
         "credentialsSecretRef",
-        "at least 10s",
+        "from 10s to 24h",
         "allowInsecureHttp",
         "staleAfter",
     ] {

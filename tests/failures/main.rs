@@ -16,7 +16,10 @@ mod process;
 
 mod api_server_restart;
 mod credentials;
+mod fair_polling;
+mod incomplete_listing;
 mod inventory;
 mod killed_mid_mirror;
 mod paging_faults;
+mod refused_writes;
 mod slow_cluster;

@@ -377,3 +377,84 @@ async fn the_password_never_appears_in_errors_or_debug_output() {
     assert!(!text.contains("s3cr3t-passw0rd"), "{text}");
     simulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn answers_that_are_partial_oversized_or_endless_fail_the_listing_at_bounded_cost() {
+    let (simulator, client) = simulator_with(sim::generate(2, 300)).await;
+    let cases: Vec<(Fault, Expectation)> = vec![
+        (
+            Fault::error_in_ok().from_page(2),
+            |e| matches!(e, OntapError::IncompleteListing { message, .. } if !message.is_empty()),
+        ),
+        (
+            Fault::num_records_mismatch(-1).with_scope(FaultScope::Collection),
+            |e| matches!(e, OntapError::IncompleteListing { message, .. } if message.contains("num_records")),
+        ),
+        (
+            Fault::oversized_page(1).with_scope(FaultScope::Collection),
+            |e| {
+                matches!(
+                    e,
+                    OntapError::OversizedPage {
+                        records: 501,
+                        requested: 500,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            Fault::endless_body().with_scope(FaultScope::Collection),
+            |e| matches!(e, OntapError::ResponseTooLarge { .. }),
+        ),
+    ];
+    for (fault, expected) in cases {
+        simulator.state().clear_faults();
+        simulator.state().set_fault(fault.clone()).expect("fault");
+        let started = std::time::Instant::now();
+        let error = client
+            .security_associations(&Selector::default())
+            .await
+            .expect_err("the listing must fail");
+        assert!(expected(&error), "{fault:?}: {error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{fault:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    simulator.state().clear_faults();
+    let listing = client
+        .security_associations(&Selector::default())
+        .await
+        .expect("a clean listing afterwards");
+    assert_eq!(listing.records.len(), 1200);
+    simulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_listing_longer_than_the_limit_fails_before_reading_it_all() {
+    let simulator = sim::start(SimulatorConfig {
+        records: sim::generate(2, 600),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let mut config = super::trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    config.limits.max_security_associations = 1000;
+    let client = OntapClient::new(config).expect("client");
+    let error = client
+        .security_associations(&Selector::default())
+        .await
+        .expect_err("2,400 SAs are over the limit");
+    assert!(
+        matches!(
+            error,
+            OntapError::TooManySecurityAssociations { limit: 1000 }
+        ),
+        "{error}"
+    );
+    // Pages of 500: the third crosses 1,000, and the two after it are never asked for.
+    assert_eq!(simulator.state().request_count(), 3);
+    simulator.shutdown().await;
+}

@@ -168,12 +168,18 @@ impl Harness {
     }
 
     pub fn start_operator(&mut self) {
+        self.start_operator_with(|_| {});
+    }
+
+    /// Starts the controller with its options changed by `configure`.
+    pub fn start_operator_with(&mut self, configure: impl FnOnce(&mut RunOptions)) {
         let (stop, stopped) = oneshot::channel::<()>();
-        let options = RunOptions {
+        let mut options = RunOptions {
             instance: Some(format!("test-{}", self.ns())),
             writes: self.writes.clone(),
             ..RunOptions::new(Some(self.ns().to_owned()))
         };
+        configure(&mut options);
         let client = self.client.clone();
         let task = tokio::spawn(async move {
             controller::run(client, options, async {

@@ -9,3 +9,5 @@ mod failures;
 mod harness;
 mod mirror;
 mod quiet;
+mod rekeying;
+mod shutdown;
