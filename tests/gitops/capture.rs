@@ -30,7 +30,7 @@ pub const ASSOCIATION_CASES: [&str; 5] = [
     "ike-established",
     "ipsec-installed",
     "ike-connecting",
-    "ipsec-larval",
+    "ipsec-deleting",
     "cluster-unreachable",
 ];
 /// The `OntapCluster` created last, while the operator is stopped, so it has no status yet.
@@ -169,16 +169,20 @@ async fn capture_tunnel_cases(recorder: &mut Recorder, records: &[Value]) {
         &records[0],
         &json!({"ike": {"state": "connecting"}}),
     );
-    patch_record(harness, &records[3], &json!({"ipsec": {"state": "larval"}}));
+    patch_record(
+        harness,
+        &records[3],
+        &json!({"ipsec": {"state": "deleting"}}),
+    );
     harness.refresh(CLUSTER).await;
     wait_association(harness, &records[0], "False", "Connecting").await;
-    wait_association(harness, &records[3], "False", "Larval").await;
+    wait_association(harness, &records[3], "False", "Deleting").await;
     harness
         .wait_cluster_condition(CLUSTER, "TunnelsHealthy", "False", "TunnelsDown")
         .await;
     recorder.cluster("tunnels-down", CLUSTER).await;
     recorder.association("ike-connecting", &records[0]).await;
-    recorder.association("ipsec-larval", &records[3]).await;
+    recorder.association("ipsec-deleting", &records[3]).await;
 
     let harness = &recorder.harness;
     patch_record(

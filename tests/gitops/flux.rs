@@ -32,7 +32,7 @@ pub fn expected_cluster_status(case: &str) -> (Option<KStatus>, Option<KStatus>)
 pub fn expected_association_status(case: &str) -> KStatus {
     match case {
         "ike-established" | "ipsec-installed" => KStatus::Current,
-        "ike-connecting" | "ipsec-larval" | "cluster-unreachable" => KStatus::InProgress,
+        "ike-connecting" | "ipsec-deleting" | "cluster-unreachable" => KStatus::InProgress,
         other => panic!("no Flux expectation for IpsecSecurityAssociation case {other}"),
     }
 }
