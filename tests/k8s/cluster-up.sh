@@ -3,8 +3,35 @@
 # free ports and fresh certificates, waits until it serves, and prints the admin kubeconfig path on
 # stdout (everything else goes to stderr). Idempotent: if this checkout's cluster is already up it
 # says so and prints the path again.
-set -euo pipefail
+#
+# Every failure says what failed: a failing command is named, a component that exits or is not
+# ready in time is named with what was awaited and the end of its log, and what this run started is
+# stopped again.
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# A started process must exec its binary within START_SECONDS (it is still the forked shell until
+# then); the deadlines for being ready are per component, below.
+START_SECONDS=30
+
+# on_error STATUS LINE COMMAND: names a failing command. Command substitutions inherit the trap
+# (set -E); only this shell reports, with the command that ran the substitution.
+on_error() {
+  [[ "$BASHPID" == "$$" ]] || return 0
+  say "cluster-up failed: \`$3\` exited with status $1 (tests/k8s/cluster-up.sh line $2)"
+}
+trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
+
+# fail NAME MESSAGE...: a failure no failing command names (an exited component, a timeout): says
+# so with the end of NAME's log and exits; the EXIT trap stops what was started.
+fail() {
+  local name="$1"
+  shift
+  say "cluster-up failed: $*"
+  log_tail "$name"
+  exit 1
+}
 
 take_lock
 
@@ -18,6 +45,7 @@ already_up() {
   local c
   for c in "${components[@]}"; do recorded_pid "$c" >/dev/null || return 1; done
   [[ -f "$ports_file" && -f "$admin_kubeconfig" ]] || return 1
+  # shellcheck source=/dev/null # written below
   source "$ports_file"
   [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]]
 }
@@ -43,10 +71,28 @@ started_at=$(date +%s%N)
 
 # A start that fails halfway must not leave processes behind.
 up=false
+started_pids=()
+# parent_of PID: the parent's PID.
+parent_of() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  stat="${stat#* }"
+  echo "${stat%% *}"
+}
 cleanup_on_failure() {
+  local pid
   if [[ "$up" != true ]]; then
-    say "control plane start-up failed; stopping what was started"
+    trap - ERR
+    say "control plane start-up failed; stopping what was started (logs in $log_dir)"
     stop_all
+    # One that has not exec'd its binary yet is not recorded_pid's; it is still this shell's child.
+    for pid in "${started_pids[@]}"; do
+      if is_running "$pid" && [[ "$(parent_of "$pid")" == "$$" ]]; then
+        say "stopping pid $pid, which had not started its binary yet"
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    done
   fi
 }
 trap cleanup_on_failure EXIT
@@ -108,32 +154,46 @@ EOF
 write_kubeconfig "$kcm_kubeconfig" system:kube-controller-manager kube-controller-manager
 
 # start NAME ARGS...: runs a binary from target/k8s/bin in its own session (so a Ctrl-C in the
-# terminal that ran `make` does not reach it) and records its PID. It must not inherit the lock's
-# file descriptor, or the lock would be held for as long as the cluster runs.
+# terminal that ran `make` does not reach it), records its PID and returns once that PID runs the
+# binary. Until the forked shell has exec'd setsid and setsid the binary, the PID's command line is
+# this script's: on a loaded machine that lasts long enough for a check by command line to take a
+# starting component for one that has exited. It must not inherit the lock's file descriptor, or the
+# lock would be held for as long as the cluster runs.
 start() {
-  local name="$1"
+  local name="$1" binary pid deadline status
   shift
-  setsid "$bin_dir/$name" "$@" </dev/null >"$log_dir/$name.log" 2>&1 9>&- &
-  echo "$!" >"$pid_dir/$name.pid"
+  binary="$(binary_of "$name")"
+  setsid "$binary" "$@" </dev/null >"$log_dir/$name.log" 2>&1 9>&- &
+  pid=$!
+  started_pids+=("$pid")
+  echo "$pid" >"$pid_dir/$name.pid"
+  deadline=$((SECONDS + START_SECONDS))
+  until recorded_pid "$name" >/dev/null; do
+    if ! is_running "$pid"; then
+      status=0
+      wait "$pid" || status=$?
+      fail "$name" "$name (pid $pid) exited with status $status as it started $binary"
+    fi
+    ((SECONDS < deadline)) || fail "$name" "$name (pid $pid) did not run $binary within ${START_SECONDS}s"
+    sleep 0.1
+  done
 }
 
-# wait_for NAME SECONDS COMMAND...: polls COMMAND until it succeeds; fails with the component's
-# log if the process exits or the time runs out.
+# wait_for NAME SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails saying WHAT was
+# awaited, with the end of the component's log, if the process exits (with its exit status) or
+# SECONDS pass.
 wait_for() {
-  local name="$1" seconds="$2" deadline
-  shift 2
-  deadline=$(($(date +%s) + seconds))
+  local name="$1" seconds="$2" what="$3" pid deadline status
+  shift 3
+  pid="$(<"$pid_dir/$name.pid")"
+  deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
     if ! recorded_pid "$name" >/dev/null; then
-      say "$name exited during start-up"
-      log_tail "$name"
-      exit 1
+      status=0
+      wait "$pid" 2>/dev/null || status=$?
+      fail "$name" "$name (pid $pid) exited with status $status before $what"
     fi
-    if (($(date +%s) >= deadline)); then
-      say "$name not ready after ${seconds}s"
-      log_tail "$name"
-      exit 1
-    fi
+    ((SECONDS < deadline)) || fail "$name" "$name (pid $pid): no $what after ${seconds}s"
     sleep 0.25
   done
 }
@@ -159,7 +219,7 @@ start etcd \
   --initial-cluster="ontap-ipsec-operator-test=http://127.0.0.1:$ETCD_PEER_PORT" \
   --unsafe-no-fsync=true \
   --log-level=warn
-wait_for etcd 30 etcd_healthy
+wait_for etcd 30 "healthy /health" etcd_healthy
 
 start kube-apiserver \
   --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -179,7 +239,7 @@ start kube-apiserver \
   --disable-admission-plugins=ServiceAccount \
   --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
   --profiling=false
-wait_for kube-apiserver 180 apiserver_ready
+wait_for kube-apiserver 180 "ok from /readyz" apiserver_ready
 
 start kube-controller-manager \
   --kubeconfig="$kcm_kubeconfig" \
@@ -193,8 +253,9 @@ start kube-controller-manager \
   --secure-port="$CONTROLLER_MANAGER_PORT" \
   --cert-dir="$kcm_cert_dir" \
   --profiling=false
-wait_for kube-controller-manager 60 controller_manager_healthy
-wait_for kube-controller-manager 60 default_service_account_exists
+wait_for kube-controller-manager 60 "ok from /healthz" controller_manager_healthy
+wait_for kube-controller-manager 60 "ServiceAccount default/default (created by its serviceaccount-controller)" \
+  default_service_account_exists
 
 write_kubeconfig "$admin_kubeconfig" admin admin
 up=true

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 # Paths and process bookkeeping shared by cluster-up.sh and cluster-down.sh (sourced, not run).
 # All state lives under target/k8s of this checkout; the binaries are links into the build cache.
 
@@ -27,15 +28,21 @@ take_lock() {
   flock 9
 }
 
-# recorded_pid NAME: the PID recorded for a component if that process still runs and is ours,
-# i.e. its command line names this checkout's state directory (guards against PID reuse).
+# binary_of NAME: the binary a component runs, a link in this checkout's target/k8s/bin.
+binary_of() { echo "$bin_dir/$1"; }
+
+# recorded_pid NAME: the PID recorded for a component if that process still runs (not a zombie)
+# and is ours: its argv[0] is exactly this checkout's binary for NAME, so a reused PID is never
+# taken for it. Right after a start the PID can still be the forked shell that has not yet exec'd
+# the binary; that is not the component yet (cluster-up.sh's start waits for the exec).
 recorded_pid() {
-  local file="$pid_dir/$1.pid" pid
+  local file="$pid_dir/$1.pid" pid argv0
   [[ -f "$file" ]] || return 1
   pid="$(<"$file")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   is_running "$pid" || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$state_dir/" || return 1
+  IFS= read -r -d '' argv0 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  [[ "$argv0" == "$(binary_of "$1")" ]] || return 1
   echo "$pid"
 }
 
@@ -49,9 +56,16 @@ is_running() {
 
 # log_tail NAME: the end of a component's log, for failure messages.
 log_tail() {
-  say "---- last lines of $log_dir/$1.log ----"
-  tail -n 40 "$log_dir/$1.log" >&2 2>/dev/null || say "(no log)"
-  say "----"
+  local file="$log_dir/$1.log"
+  if [[ -s "$file" ]]; then
+    say "---- last lines of $file ----"
+    tail -n 40 "$file" >&2
+    say "----"
+  elif [[ -e "$file" ]]; then
+    say "($file is empty)"
+  else
+    say "(no log: $file does not exist)"
+  fi
 }
 
 # stop_component NAME: TERM the recorded process, wait up to 30 s, then KILL; forget the PID.
