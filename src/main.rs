@@ -48,9 +48,21 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Address for /metrics, /healthz and /readyz.
+    /// Address for /metrics only: HTTPS with `--metrics-auth kubernetes`, else plain HTTP.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Who may read /metrics: `none` (plain HTTP, anyone who reaches the port) or `kubernetes`
+    /// (HTTPS; a bearer token the API server authenticates with a `TokenReview` and authorizes
+    /// with a `SubjectAccessReview` for `get` on the non-resource URL /metrics).
+    #[arg(long, env = "METRICS_AUTH", value_enum, default_value_t = http::MetricsAuth::None)]
+    metrics_auth: http::MetricsAuth,
+    /// Directory with `tls.crt` and `tls.key` (a mounted Secret, re-read every minute) for HTTPS
+    /// /metrics; unset: a self-signed certificate generated at start.
+    #[arg(long, env = "METRICS_CERT_DIR")]
+    metrics_cert_dir: Option<PathBuf>,
+    /// Address for /healthz and /readyz, plain HTTP for the kubelet's probes.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: std::net::SocketAddr,
     /// Elect a leader through a Lease so that only one replica polls and writes.
     #[arg(long, env = "LEADER_ELECT")]
     leader_elect: bool,
@@ -71,6 +83,10 @@ struct RunArgs {
     // The default is ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS, which a test compares.
     #[arg(long, env = "MAX_SECURITY_ASSOCIATIONS", default_value = "50000", value_parser = clap::value_parser!(u64).range(1..))]
     max_security_associations: u64,
+    /// Refuse OntapClusters whose spec turns TLS verification off or allows plain HTTP: they
+    /// are Stalled (reason `InsecureTransportForbidden`) and never polled.
+    #[arg(long, env = "FORBID_INSECURE_TRANSPORT")]
+    forbid_insecure_transport: bool,
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -168,16 +184,29 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         apply_everything: args.bench_apply_everything,
         max_security_associations: usize::try_from(args.max_security_associations)
             .unwrap_or(usize::MAX),
+        forbid_insecure_transport: args.forbid_insecure_transport,
         ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
-    let bound = http::serve(
-        args.metrics_addr,
-        Arc::new(registry),
-        options.readiness.clone(),
-    )
-    .await
-    .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    tracing::info!(?options, %bound, version = env!("CARGO_PKG_VERSION"), "starting");
+    let health = http::serve_health(args.health_addr, options.readiness.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.health_addr))?;
+    let serving = match args.metrics_auth {
+        http::MetricsAuth::None if args.metrics_cert_dir.is_some() => {
+            anyhow::bail!("--metrics-cert-dir needs --metrics-auth kubernetes");
+        }
+        http::MetricsAuth::None => http::MetricsServing::Plain,
+        http::MetricsAuth::Kubernetes => http::MetricsServing::Secure {
+            certificate: args.metrics_cert_dir.clone().map_or_else(
+                || http::tls::CertificateSource::SelfSigned { names: vec![] },
+                http::tls::CertificateSource::Directory,
+            ),
+            authorizer: Arc::new(http::auth::Authorizer::new(client.clone())),
+        },
+    };
+    let bound = http::serve_metrics(args.metrics_addr, Arc::new(registry), serving)
+        .await
+        .context("cannot serve /metrics")?;
+    tracing::info!(?options, metrics = %bound, metrics_auth = ?args.metrics_auth, %health, version = env!("CARGO_PKG_VERSION"), "starting");
 
     let shutdown = shutdown_signal().shared();
     if !args.leader_elect {

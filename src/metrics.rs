@@ -120,6 +120,12 @@ impl Metrics {
         }
     }
 
+    /// Whether the cluster's spec turns TLS verification off or allows plain HTTP.
+    pub fn record_transport(&self, cluster: &ClusterLabels, insecure: bool) {
+        let mut clusters = self.snapshots.lock();
+        clusters.entry(cluster.clone()).or_default().insecure_transport = Some(insecure);
+    }
+
     /// The OntapCluster is gone: every series about it goes too.
     pub fn forget(&self, cluster: &ClusterLabels) {
         self.snapshots.lock().remove(cluster);
@@ -149,6 +155,8 @@ struct ClusterSnapshot {
     /// ONTAP responses by status.
     requests: BTreeMap<String, u64>,
     reachable: bool,
+    /// TLS verification off or plain HTTP allowed; `None` until the spec was read.
+    insecure_transport: Option<bool>,
     last_success: Option<f64>,
     security_associations: Vec<SaSample>,
 }
@@ -266,6 +274,18 @@ impl Collector for Snapshots {
         for (labels, snapshot) in &sorted {
             ConstGauge::new(i64::from(snapshot.reachable))
                 .encode(family.encode_family(*labels)?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "cluster_insecure_transport",
+            "1 when the cluster's spec turns TLS verification off or allows plain HTTP, else 0",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in &sorted {
+            if let Some(insecure) = snapshot.insecure_transport {
+                ConstGauge::new(i64::from(insecure)).encode(family.encode_family(*labels)?)?;
+            }
         }
 
         let mut family = encoder.encode_descriptor(
@@ -455,6 +475,20 @@ mod tests {
             namespace: "ns".into(),
             cluster: "prod".into(),
         }
+    }
+
+    #[test]
+    fn insecure_transport_is_exported_per_cluster() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        metrics.record_transport(&labels(), true);
+        let text = encode(&registry).expect("encodes");
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_cluster_insecure_transport{namespace="ns",cluster="prod"} 1"#
+            ),
+            "{text}"
+        );
     }
 
     #[test]

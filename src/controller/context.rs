@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::apply::WriteCounter;
 use super::cluster_index::ClusterIndex;
+use super::fetch::SecretMaterial;
 use super::poll_slots::PollSlots;
 use crate::crd::IpsecSecurityAssociation;
 use crate::metrics::{ClusterLabels, Metrics};
@@ -35,6 +36,8 @@ pub struct Context {
     pub poll_slots: PollSlots,
     /// Most SAs one cluster's listing may hold.
     pub max_security_associations: usize,
+    /// Refuse clusters whose spec turns TLS verification off or allows plain HTTP.
+    pub forbid_insecure_transport: bool,
     clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
 }
 
@@ -44,11 +47,12 @@ impl std::fmt::Debug for Context {
     }
 }
 
-/// How much the controller may do at once, and the benchmark switch.
+/// How much the controller may do at once, what it refuses, and the benchmark switch.
 #[derive(Debug, Clone, Copy)]
-pub struct ContextLimits {
+pub struct ContextOptions {
     pub max_concurrent_polls: u16,
     pub max_security_associations: usize,
+    pub forbid_insecure_transport: bool,
     /// Benchmark baseline: write everything on every poll.
     pub apply_everything: bool,
 }
@@ -84,6 +88,8 @@ pub struct ClusterMemory {
     pub trigger: Option<Trigger>,
     pub next_poll: Option<Instant>,
     pub ontap: Option<CachedClient>,
+    /// What the cluster's Secrets held when last read, and at which versions.
+    pub secrets: Option<SecretMaterial>,
     /// Polls in a row whose writes the API server did not take.
     pub write_failures: u32,
     /// The cause of the last refused or failed write, so each cause is logged once.
@@ -99,6 +105,7 @@ impl ClusterMemory {
             trigger: None,
             next_poll: None,
             ontap: None,
+            secrets: None,
             write_failures: 0,
             last_write_failure: None,
         }
@@ -128,7 +135,7 @@ impl Context {
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
-        limits: ContextLimits,
+            options: ContextOptions,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
@@ -137,9 +144,10 @@ impl Context {
             recorder,
             writes,
             metrics,
-            apply_everything: limits.apply_everything,
-            poll_slots: PollSlots::new(limits.max_concurrent_polls),
-            max_security_associations: limits.max_security_associations,
+            apply_everything: options.apply_everything,
+            poll_slots: PollSlots::new(options.max_concurrent_polls),
+            max_security_associations: options.max_security_associations,
+            forbid_insecure_transport: options.forbid_insecure_transport,
             clusters: Mutex::new(HashMap::new()),
         })
     }

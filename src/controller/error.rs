@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::crd::SpecError;
 use crate::crd::condition::{
-    REASON_BAD_RESPONSE, REASON_FORBIDDEN, REASON_INCOMPLETE_LISTING, REASON_INVALID_SPEC,
+    REASON_BAD_RESPONSE, REASON_FORBIDDEN, REASON_INCOMPLETE_LISTING,
+    REASON_INSECURE_TRANSPORT_FORBIDDEN, REASON_INVALID_SPEC,
     REASON_SECRET_NOT_FOUND, REASON_TLS_ERROR, REASON_TOO_MANY_SECURITY_ASSOCIATIONS,
     REASON_UNAUTHORIZED, REASON_UNREACHABLE, REASON_UNSUPPORTED_VERSION,
 };
@@ -44,6 +45,12 @@ pub enum PollError {
         source: kube::Error,
     },
 
+    /// The spec asks for an insecure transport, and the operator refuses those.
+    #[error(
+        "{message}; this operator runs with --forbid-insecure-transport and does not poll such a cluster"
+    )]
+    InsecureTransportForbidden { message: &'static str },
+
     /// The whole poll, every page together, took longer than its deadline.
     #[error("the poll did not finish within {deadline:?} (four times spec.timeout)")]
     Deadline { deadline: Duration },
@@ -60,6 +67,7 @@ impl PollError {
             | Self::SecretRead { .. } => REASON_SECRET_NOT_FOUND,
             Self::UnsupportedVersion { .. } => REASON_UNSUPPORTED_VERSION,
             Self::Deadline { .. } => REASON_UNREACHABLE,
+            Self::InsecureTransportForbidden { .. } => REASON_INSECURE_TRANSPORT_FORBIDDEN,
             Self::Ontap(error) => ontap_reason(error),
         }
     }
@@ -71,7 +79,8 @@ impl PollError {
             Self::InvalidSpec(_)
             | Self::SecretNotFound { .. }
             | Self::SecretKeyMissing { .. }
-            | Self::UnsupportedVersion { .. } => true,
+            | Self::UnsupportedVersion { .. }
+            | Self::InsecureTransportForbidden { .. } => true,
             Self::SecretRead { .. } | Self::Deadline { .. } => false,
             Self::Ontap(error) => !error.is_transient(),
         }
@@ -86,6 +95,7 @@ impl PollError {
             Self::SecretRead { .. } => "secret_read",
             Self::UnsupportedVersion { .. } => "unsupported_version",
             Self::Deadline { .. } => "deadline",
+            Self::InsecureTransportForbidden { .. } => "insecure_transport_forbidden",
             Self::Ontap(error) => error.metric_label(),
         }
     }

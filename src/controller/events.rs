@@ -16,6 +16,7 @@ pub const EVENT_TUNNEL_UP: &str = "TunnelUp";
 pub const EVENT_CLUSTER_UNREACHABLE: &str = "ClusterUnreachable";
 pub const EVENT_CLUSTER_RECOVERED: &str = "ClusterRecovered";
 pub const EVENT_CREDENTIALS_REJECTED: &str = "CredentialsRejected";
+pub const EVENT_INSECURE_TRANSPORT: &str = "InsecureTransport";
 const ACTION_POLL: &str = "Poll";
 
 /// A cluster-level event worth telling people about.
@@ -52,6 +53,17 @@ pub fn cluster_event(before: Option<&Condition>, after: &Condition) -> Option<Cl
         reason: EVENT_CLUSTER_UNREACHABLE,
         warning: true,
         note: format!("{}: {}", after.reason, after.message),
+    })
+}
+
+/// A warning, once, when the OntapCluster's `InsecureTransport` condition turns `True`.
+#[must_use]
+pub fn transport_event(before: Option<&Condition>, after: &Condition) -> Option<ClusterEvent> {
+    let was_insecure = before.is_some_and(|c| c.status == STATUS_TRUE);
+    (after.status == STATUS_TRUE && !was_insecure).then(|| ClusterEvent {
+        reason: EVENT_INSECURE_TRANSPORT,
+        warning: true,
+        note: after.message.clone(),
     })
 }
 

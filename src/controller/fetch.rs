@@ -3,6 +3,7 @@
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use zeroize::Zeroizing;
 
 use super::error::PollError;
 use super::settings::ClusterSettings;
@@ -17,48 +18,156 @@ const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 const TLS_CERT_KEY: &str = "tls.crt";
 const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
 
-/// The ONTAP client configuration for `cluster`, reading its Secrets now so that rotated
-/// credentials are used by the very next poll.
+/// What the Secrets an OntapCluster names held when they were last read, and which versions of
+/// which keys that was: read again only when a version or a reference changes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretMaterial {
+    sources: Vec<SecretSource>,
+    credentials: Credentials,
+    ca_bundle_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SecretMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretMaterial")
+            .field("sources", &self.sources)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One Secret as referenced: its name, the keys read from it, and its `resourceVersion`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SecretSource {
+    name: String,
+    keys: Vec<String>,
+    resource_version: String,
+}
+
+/// The ONTAP client configuration for `cluster`. Every poll asks the API server for the
+/// metadata of the Secrets it names, so that a rotated Secret is used by the very next poll;
+/// their data is read only when a `resourceVersion` (or the reference) changed since `cached`.
 pub async fn client_config(
     secrets: &Api<Secret>,
     cluster: &OntapCluster,
     settings: &ClusterSettings,
     max_security_associations: usize,
-) -> Result<ClientConfig, PollError> {
+    cached: Option<SecretMaterial>,
+) -> Result<(ClientConfig, SecretMaterial), PollError> {
+    let spec = &cluster.spec;
+    let sources = current_sources(secrets, cluster).await?;
+    let material = match cached.filter(|material| material.sources == sources) {
+        Some(material) => material,
+        None => read_material(secrets, cluster).await?,
+    };
+    let mut config = ClientConfig::new(&spec.endpoint, material.credentials.clone())
+        .map_err(PollError::Ontap)?;
+    config.timeout = settings.timing.timeout;
+    config.limits.max_security_associations = max_security_associations;
+    if let Some(tls) = &spec.tls {
+        config.tls = TlsOptions {
+            ca_bundle_pem: material.ca_bundle_pem.clone(),
+            server_name: tls.server_name.clone().filter(|name| !name.is_empty()),
+            insecure_skip_verify: tls.insecure_skip_verify,
+        };
+    }
+    Ok((config, material))
+}
+
+/// The Secrets `cluster` names, with the keys read from each (not yet their versions).
+fn references(cluster: &OntapCluster) -> Vec<(String, Vec<String>)> {
+    let spec = &cluster.spec;
+    let credentials = &spec.credentials_secret_ref;
+    let mut references = vec![(
+        credentials.name.clone(),
+        vec![
+            credentials.username_key.clone(),
+            credentials.password_key.clone(),
+        ],
+    )];
+    if let Some(ca) = spec.tls.as_ref().and_then(|tls| tls.ca_secret_ref.as_ref()) {
+        references.push((ca.name.clone(), vec![ca.key.clone()]));
+    }
+    references
+}
+
+/// The named Secrets' versions now, from their metadata alone.
+async fn current_sources(
+    secrets: &Api<Secret>,
+    cluster: &OntapCluster,
+) -> Result<Vec<SecretSource>, PollError> {
+    let mut sources = Vec::new();
+    for (name, keys) in references(cluster) {
+        let metadata = match secrets.get_metadata_opt(&name).await {
+            Ok(Some(metadata)) => metadata,
+            Ok(None) => {
+                return Err(PollError::SecretNotFound {
+                    namespace: secrets_namespace(secrets),
+                    name,
+                });
+            }
+            Err(source) => return Err(PollError::SecretRead { name, source }),
+        };
+        sources.push(SecretSource {
+            name,
+            keys,
+            resource_version: metadata.metadata.resource_version.unwrap_or_default(),
+        });
+    }
+    Ok(sources)
+}
+
+/// Reads the named Secrets' data, and zeroes the copies the API server's answer left behind.
+async fn read_material(
+    secrets: &Api<Secret>,
+    cluster: &OntapCluster,
+) -> Result<SecretMaterial, PollError> {
     let spec = &cluster.spec;
     let reference = &spec.credentials_secret_ref;
-    let secret = read_secret(secrets, &reference.name).await?;
+    let mut secret = read_secret(secrets, &reference.name).await?;
     let credentials = if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
         Credentials::ClientCertificate {
             certificate_pem: secret_bytes(&secret, TLS_CERT_KEY)?.to_vec(),
-            private_key_pem: Text::new(secret_text(&secret, TLS_PRIVATE_KEY_KEY)?),
+            private_key_pem: Text::from(secret_text(&secret, TLS_PRIVATE_KEY_KEY)?),
         }
     } else {
         Credentials::Basic {
             username: secret_text(&secret, &reference.username_key)?
                 .trim()
                 .to_owned(),
-            password: Text::new(secret_text(&secret, &reference.password_key)?),
+            password: Text::from(secret_text(&secret, &reference.password_key)?),
         }
     };
-    let mut config = ClientConfig::new(&spec.endpoint, credentials).map_err(PollError::Ontap)?;
-    config.timeout = settings.timing.timeout;
-    config.limits.max_security_associations = max_security_associations;
-    if let Some(tls) = &spec.tls {
-        let ca_bundle_pem = match &tls.ca_secret_ref {
-            Some(ca) => {
-                let secret = read_secret(secrets, &ca.name).await?;
-                Some(secret_bytes(&secret, &ca.key)?.to_vec())
-            }
-            None => None,
-        };
-        config.tls = TlsOptions {
-            ca_bundle_pem,
-            server_name: tls.server_name.clone().filter(|name| !name.is_empty()),
-            insecure_skip_verify: tls.insecure_skip_verify,
-        };
+    let mut sources = vec![source_of(&secret, &reference.name, references(cluster)[0].1.clone())];
+    zero(&mut secret);
+    let mut ca_bundle_pem = None;
+    if let Some(ca) = spec.tls.as_ref().and_then(|tls| tls.ca_secret_ref.as_ref()) {
+        let secret = read_secret(secrets, &ca.name).await?;
+        ca_bundle_pem = Some(secret_bytes(&secret, &ca.key)?.to_vec());
+        sources.push(source_of(&secret, &ca.name, vec![ca.key.clone()]));
     }
-    Ok(config)
+    Ok(SecretMaterial {
+        sources,
+        credentials,
+        ca_bundle_pem,
+    })
+}
+
+fn source_of(secret: &Secret, name: &str, keys: Vec<String>) -> SecretSource {
+    SecretSource {
+        name: name.to_owned(),
+        keys,
+        resource_version: secret.metadata.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+/// Overwrites the values of a Secret read from the API server, once they were copied into
+/// types that zero themselves.
+fn zero(secret: &mut Secret) {
+    use zeroize::Zeroize as _;
+    for ByteString(value) in secret.data.iter_mut().flat_map(|data| data.values_mut()) {
+        value.zeroize();
+    }
 }
 
 /// Cluster identity, fetched when a client is new. Custom ONTAP roles may be denied
@@ -119,9 +228,9 @@ fn secret_bytes<'a>(secret: &'a Secret, key: &str) -> Result<&'a [u8], PollError
         })
 }
 
-fn secret_text(secret: &Secret, key: &str) -> Result<String, PollError> {
+fn secret_text(secret: &Secret, key: &str) -> Result<Zeroizing<String>, PollError> {
     let bytes = secret_bytes(secret, key)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| PollError::SecretKeyMissing {
+    String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|_| PollError::SecretKeyMissing {
         namespace: secret.metadata.namespace.clone().unwrap_or_default(),
         name: secret.metadata.name.clone().unwrap_or_default(),
         key: format!("{key} (as UTF-8 text)"),

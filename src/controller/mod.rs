@@ -12,6 +12,7 @@ pub mod poll_slots;
 pub mod reconcile;
 pub mod settings;
 pub mod status;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client, ResourceExt as _};
 
-pub use context::{Context, ContextLimits};
+pub use context::{Context, ContextOptions};
 
 use crate::http::Readiness;
 use crate::metrics::Metrics;
@@ -57,6 +58,8 @@ pub struct RunOptions {
     pub apply_everything: bool,
     /// Most SAs one cluster's listing may hold; beyond it the cluster is `Stalled`.
     pub max_security_associations: usize,
+    /// Refuse (`Stalled`) clusters whose spec turns TLS verification off or allows plain HTTP.
+    pub forbid_insecure_transport: bool,
 }
 
 impl RunOptions {
@@ -85,6 +88,7 @@ impl RunOptions {
             crd_wait: DEFAULT_CRD_WAIT,
             apply_everything: false,
             max_security_associations: crate::ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS,
+            forbid_insecure_transport: false,
         }
     }
 }
@@ -215,9 +219,10 @@ pub async fn run(
         recorder,
         options.writes.clone(),
         options.metrics.clone(),
-        ContextLimits {
+        ContextOptions {
             max_concurrent_polls: options.max_concurrent_polls,
             max_security_associations: options.max_security_associations,
+            forbid_insecure_transport: options.forbid_insecure_transport,
             apply_everything: options.apply_everything,
         },
     );

@@ -16,16 +16,20 @@ use super::apply;
 use super::apply::WriteError;
 use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
 use super::error::{PollError, retry_delay, transient_backoff};
-use super::events::{cluster_event, describe, publish_cluster_event, publish_tunnel_events};
+use super::events::{
+    cluster_event, describe, publish_cluster_event, publish_tunnel_events, transport_event,
+};
 use super::fetch;
 use super::plan::{self, Owner, StatusPolicy};
 use super::settings::ClusterSettings;
-use super::status::{Outcome, cluster_status};
-use crate::crd::condition::{REASON_MIRROR_WRITE_DENIED, TYPE_READY};
+use super::status::{Outcome, cluster_status, set_transport_condition};
+use super::transport::transport;
+use crate::crd::condition::{REASON_MIRROR_WRITE_DENIED, TYPE_INSECURE_TRANSPORT, TYPE_READY};
 use crate::crd::{
     ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, LABEL_CLUSTER,
-    OntapCluster, REFRESH_ANNOTATION, find_condition,
+    OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION, find_condition,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use crate::ontap::{Listing, OntapClient};
 
 /// Spread of the poll schedule, so clusters added together do not poll together forever.
@@ -95,6 +99,9 @@ async fn reconcile_cluster(
             return Ok(Action::await_change());
         }
     };
+    if refuse_insecure_transport(context, cluster, owner, key).await? {
+        return Ok(Action::await_change());
+    }
     if cluster.spec.suspend {
         write_cluster_status(context, cluster, &Outcome::Suspended).await?;
         context.remember(key, |memory| memory.next_poll = None);
@@ -172,6 +179,29 @@ async fn reconcile_cluster(
     Ok(Action::requeue(delay))
 }
 
+/// Records the cluster's transport in metrics; `true` after refusing it (the operator forbids
+/// an insecure transport and the spec asks for one), which waits for the spec to change.
+async fn refuse_insecure_transport(
+    context: &Context,
+    cluster: &OntapCluster,
+    owner: &Owner,
+    key: &ClusterKey,
+) -> Result<bool, WriteError> {
+    let transport = transport(&cluster.spec);
+    context
+        .metrics
+        .record_transport(&cluster_labels(key), transport.insecure);
+    if !(transport.insecure && context.forbid_insecure_transport) {
+        return Ok(false);
+    }
+    let error = PollError::InsecureTransportForbidden {
+        message: transport.message,
+    };
+    write_failure(context, cluster, owner, &error, false).await?;
+    context.remember(key, |memory| memory.next_poll = None);
+    Ok(true)
+}
+
 /// How long until the next scheduled poll, when nothing that asks for an earlier one changed.
 fn not_yet_due(context: &Context, key: &ClusterKey, trigger: &Trigger) -> Option<Duration> {
     let memory = context.memory(key);
@@ -242,17 +272,17 @@ async fn poll(
     settings: &ClusterSettings,
 ) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
     let secrets = Api::namespaced(context.client.clone(), &key.0);
-    let config = fetch::client_config(
+    let memory = context.memory(key);
+    let (config, material) = fetch::client_config(
         &secrets,
         cluster,
         settings,
         context.max_security_associations,
+        memory.secrets,
     )
     .await?;
-    let cached = context
-        .memory(key)
-        .ontap
-        .filter(|cached| cached.config == config);
+    context.remember(key, |memory| memory.secrets = Some(material));
+    let cached = memory.ontap.filter(|cached| cached.config == config);
     let (client, identity) = match cached {
         Some(CachedClient {
             client,
@@ -379,12 +409,10 @@ async fn write_cluster_status(
     outcome: &Outcome<'_>,
 ) -> Result<(), WriteError> {
     let current = cluster.status.as_ref();
-    let status = cluster_status(
-        current,
-        cluster.metadata.generation,
-        outcome,
-        Timestamp::now(),
-    );
+    let now = Timestamp::now();
+    let mut status = cluster_status(current, cluster.metadata.generation, outcome, now);
+    let transport = transport(&cluster.spec);
+    set_transport_condition(&mut status, &transport, cluster.metadata.generation, now);
     if current == Some(&status) {
         return Ok(());
     }
@@ -393,14 +421,23 @@ async fn write_cluster_status(
         &cluster.namespace().unwrap_or_default(),
     );
     apply::apply_cluster_status(&api, &cluster.name_any(), &status, &context.writes).await?;
-    let before = current.and_then(|status| find_condition(&status.conditions, TYPE_READY));
-    if let Some(after) = find_condition(&status.conditions, TYPE_READY)
-        && let Some(event) = cluster_event(before, after)
-    {
+    let events = [
+        condition(Some(&status), TYPE_READY)
+            .and_then(|after| cluster_event(condition(current, TYPE_READY), after)),
+        condition(Some(&status), TYPE_INSECURE_TRANSPORT).and_then(|after| {
+            transport_event(condition(current, TYPE_INSECURE_TRANSPORT), after)
+        }),
+    ];
+    for event in events.into_iter().flatten() {
         tracing::info!(cluster = %describe(cluster), reason = event.reason, note = %event.note, "cluster changed");
         publish_cluster_event(&context.recorder, cluster, event).await;
     }
     Ok(())
+}
+
+/// The condition of type `type_` in `status`, if any.
+fn condition<'a>(status: Option<&'a OntapClusterStatus>, type_: &str) -> Option<&'a Condition> {
+    status.and_then(|status| find_condition(&status.conditions, type_))
 }
 
 /// This cluster's mirrored objects as the watch cache holds them, shared rather than copied.

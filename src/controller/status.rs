@@ -7,7 +7,8 @@ use jiff::Timestamp;
 
 use crate::crd::condition::{
     REASON_ALL_TUNNELS_UP, REASON_CLUSTER_UNREACHABLE, REASON_PROGRESSING, REASON_SUSPENDED,
-    REASON_SYNCED, REASON_TUNNELS_DOWN, TYPE_READY, TYPE_STALLED, TYPE_TUNNELS_HEALTHY,
+    REASON_SYNCED, REASON_TUNNELS_DOWN, TYPE_INSECURE_TRANSPORT, TYPE_READY, TYPE_STALLED,
+    TYPE_TUNNELS_HEALTHY,
 };
 use crate::crd::ontap_cluster::MAX_UNHEALTHY_PEERS;
 use crate::crd::{
@@ -19,6 +20,7 @@ use crate::ontap::model::ClusterVersion;
 use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
 use super::plan::{DesiredObject, SkippedRecord};
+use super::transport::Transport;
 
 /// What the last reconcile of an OntapCluster found.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,29 @@ pub fn cluster_status(
         }
     }
     status.status
+}
+
+/// Sets `InsecureTransport` from the spec's transport, whatever the poll's outcome.
+pub fn set_transport_condition(
+    status: &mut OntapClusterStatus,
+    transport: &Transport,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let value = if transport.insecure {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    let condition = new_condition(
+        TYPE_INSECURE_TRANSPORT,
+        value,
+        transport.reason,
+        transport.message,
+        generation,
+        now,
+    );
+    upsert_condition(&mut status.conditions, condition);
 }
 
 /// A status being built, with what every condition it sets shares.

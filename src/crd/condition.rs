@@ -18,6 +18,8 @@ pub const TYPE_READY: &str = "Ready";
 pub const TYPE_TUNNELS_HEALTHY: &str = "TunnelsHealthy";
 /// `OntapCluster`: True only for errors that need a human (kstatus then reports Failed).
 pub const TYPE_STALLED: &str = "Stalled";
+/// `OntapCluster`: True when TLS verification is off or plain HTTP is allowed.
+pub const TYPE_INSECURE_TRANSPORT: &str = "InsecureTransport";
 /// `IpsecSecurityAssociation` of type `ike`: the IKE SA is `established`.
 pub const TYPE_IKE_ESTABLISHED: &str = "IkeEstablished";
 /// `IpsecSecurityAssociation` of type `ipsec`: the `IPsec` SA is `installed`.
@@ -60,6 +62,19 @@ pub const REASON_DEAD_PEER_PROBE: &str = "DeadPeerProbe";
 pub const REASON_NONE: &str = "None";
 /// `IpsecSecurityAssociation`: the `IPsec` SA is `installed`.
 pub const REASON_INSTALLED: &str = "Installed";
+/// `OntapCluster` `InsecureTransport=True`: `tls.insecureSkipVerify` turns verification off.
+pub const REASON_INSECURE_SKIP_VERIFY: &str = "InsecureSkipVerify";
+/// `OntapCluster` `InsecureTransport=True`: the endpoint is plain `http://`.
+pub const REASON_PLAIN_HTTP: &str = "PlainHttp";
+/// `OntapCluster` `InsecureTransport=True`: the endpoint is HTTPS, but `allowInsecureHttp` lets
+/// it be changed to plain HTTP.
+pub const REASON_PLAIN_HTTP_ALLOWED: &str = "PlainHttpAllowed";
+/// `OntapCluster` `InsecureTransport=False`: HTTPS with the certificate verified.
+pub const REASON_TLS_VERIFIED: &str = "TlsVerified";
+/// `OntapCluster` `Ready=False`, `Stalled=True`: the spec asks for an insecure transport and the
+/// operator runs with `--forbid-insecure-transport`.
+pub const REASON_INSECURE_TRANSPORT_FORBIDDEN: &str = "InsecureTransportForbidden";
+
 /// `OntapCluster` `Ready=False`: ONTAP said the listing is partial (an `error` object in a 200
 /// answer, or a `num_records` that disagrees), so nothing was pruned.
 pub const REASON_INCOMPLETE_LISTING: &str = "IncompleteListing";

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
+use zeroize::Zeroizing;
 
 use super::config::{ClientConfig, Credentials};
 use super::error::OntapError;
@@ -402,8 +403,12 @@ impl Attempt {
 
 fn basic_authorization(username: &str, password: &str) -> Result<HeaderValue, OntapError> {
     use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    HeaderValue::from_str(&format!("Basic {token}"))
+    // Every copy of the password made here is zeroed when dropped; the header value itself is
+    // marked sensitive by the caller.
+    let pair = Zeroizing::new(format!("{username}:{password}"));
+    let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
+    let header = Zeroizing::new(format!("Basic {}", token.as_str()));
+    HeaderValue::from_str(&header)
         .map_err(|_| OntapError::Config("username or password holds invalid characters".into()))
 }
 

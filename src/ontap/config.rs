@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use url::Url;
+use zeroize::Zeroizing;
 
 use super::error::OntapError;
 
@@ -91,20 +92,27 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Text that must never reach a log: `Debug` prints a placeholder.
+/// Text that must never reach a log: `Debug` prints a placeholder, and the memory is zeroed
+/// when the value is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     #[must_use]
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Zeroizing::new(value.into()))
     }
 
     /// The secret itself; call only where it is sent or parsed.
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<Zeroizing<String>> for Secret {
+    fn from(value: Zeroizing<String>) -> Self {
+        Self(value)
     }
 }
 

@@ -221,7 +221,7 @@ async fn an_invalid_spec_is_rejected_by_the_api_server_with_a_readable_message()
         ),
         (
             json!({"endpoint": "https://cluster1", "credentialsSecretRef": {"name": "c"}, "pollInterval": "5s"}),
-            "at least 10s",
+            "between 10s and 24h",
         ),
         (
             json!({"endpoint": "https://cluster1"}),

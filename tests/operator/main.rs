@@ -7,6 +7,7 @@ mod support;
 
 mod failures;
 mod harness;
+mod insecure_transport;
 mod mirror;
 mod quiet;
 mod rekeying;
