@@ -230,17 +230,26 @@ say "==> starting the operator as system:serviceaccount:$DEMO_NAMESPACE:$service
 operator_args=(run --namespace "$DEMO_NAMESPACE" --instance demo)
 operator_help="$("$operator_bin" run --help)"
 metrics_port=
+health_port=
 rm -f "$demo_dir/metrics.url"
 if [[ "$operator_help" == *--metrics-addr* ]]; then
+  # /metrics over plain HTTP (the binary's default --metrics-auth none), on loopback only.
   metrics_port="$(pick_port)"
   operator_args+=(--metrics-addr "127.0.0.1:$metrics_port")
   echo "http://127.0.0.1:$metrics_port/metrics" >"$demo_dir/metrics.url"
+  health_port="$metrics_port"
+fi
+if [[ "$operator_help" == *--health-addr* ]]; then
+  # /healthz and /readyz have their own port (before --health-addr they shared the metrics one).
+  health_port="$(pick_port)"
+  while [[ "$health_port" == "$metrics_port" ]]; do health_port="$(pick_port)"; done
+  operator_args+=(--health-addr "127.0.0.1:$health_port")
 fi
 KUBECONFIG="$demo_dir/operator.kubeconfig" start operator "${operator_args[@]}"
 # Ready once it has found the CRDs and listed its objects with the ServiceAccount's rights.
-operator_ready() { [[ "$(curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/readyz" 2>/dev/null)" == ok ]]; }
-if [[ -n "$metrics_port" ]]; then
-  wait_ready operator "$READY_SECONDS" "ok from http://127.0.0.1:$metrics_port/readyz" operator_ready
+operator_ready() { [[ "$(curl -fsS --max-time 2 "http://127.0.0.1:$health_port/readyz" 2>/dev/null)" == ok ]]; }
+if [[ -n "$health_port" ]]; then
+  wait_ready operator "$READY_SECONDS" "ok from http://127.0.0.1:$health_port/readyz" operator_ready
 fi
 
 say "==> creating the Secrets and OntapCluster $cluster_name"

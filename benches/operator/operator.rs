@@ -27,6 +27,8 @@ pub enum Mode {
 pub struct Operator {
     child: Child,
     metrics_port: u16,
+    /// `/healthz` and `/readyz` (`--health-addr`).
+    health_port: u16,
     http: reqwest::Client,
     pub log: PathBuf,
 }
@@ -64,6 +66,7 @@ impl Operator {
     /// Starts `ontap-ipsec-operator run --namespace NAMESPACE` and waits for `/readyz`.
     pub async fn start(namespace: &str, kubeconfig: &Path, mode: Mode) -> anyhow::Result<Self> {
         let metrics_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let health_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log_dir = repo_root().join(LOG_DIR);
         std::fs::create_dir_all(&log_dir)?;
         let log = log_dir.join(format!("{namespace}-{mode:?}.log").to_lowercase());
@@ -72,6 +75,7 @@ impl Operator {
         command
             .args(["run", "--namespace", namespace, "--instance", "bench"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -86,6 +90,7 @@ impl Operator {
         let operator = Self {
             child,
             metrics_port,
+            health_port,
             http: reqwest::Client::new(),
             log,
         };
@@ -98,7 +103,13 @@ impl Operator {
     }
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let url = format!("http://127.0.0.1:{}{path}", self.metrics_port);
+        // /metrics on the metrics port; /healthz and /readyz on the health port.
+        let port = if path == "/metrics" {
+            self.metrics_port
+        } else {
+            self.health_port
+        };
+        let url = format!("http://127.0.0.1:{port}{path}");
         let response = self.http.get(url).send().await.ok()?;
         let status = response.status().as_u16();
         Some((status, response.text().await.ok()?))

@@ -7,6 +7,7 @@ mod support;
 
 mod aggregation;
 mod helm;
+mod metrics_auth;
 mod mirror;
 mod operator;
 mod rbac;
@@ -164,6 +165,9 @@ async fn default_render_is_accepted_by_the_api_server() {
         [
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "CustomResourceDefinition",
             "CustomResourceDefinition",
@@ -203,10 +207,19 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
         "serviceAccount": {"annotations": {"example.com/role": "ontap"}},
         "readOnlyGuard": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace.name()}}},
         "operator": {"logFormat": "text", "logLevel": "debug", "maxConcurrentPolls": 4, "crdWaitSeconds": 5},
+        "health": {"port": 9091},
         "metrics": {
             "port": 9090,
+            "certSecret": "operator-metrics-tls",
+            "readers": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}],
+            "networkPolicy": {"enabled": true, "apiServerCIDRs": ["10.0.0.1/32"]},
             "service": {"annotations": {"prometheus.io/scrape": "true"}},
-            "serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}},
+            "serviceMonitor": {
+                "enabled": true,
+                "labels": {"release": "prometheus"},
+                "tlsConfig": {"serverName": "operator.example", "ca": {"secret": {"name": "metrics-ca", "key": "ca.crt"}}},
+                "bearerTokenSecret": {"name": "prometheus-token", "key": "token"},
+            },
             "prometheusRule": {"enabled": true, "labels": {"release": "prometheus"}, "severity": "critical"},
         },
         "podDisruptionBudget": {"minAvailable": "50%"},
@@ -224,6 +237,7 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
     let manifest = render.render();
     let rendered: BTreeSet<String> = kinds(&manifest).into_iter().collect();
     for kind in [
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "ServiceMonitor",
         "PrometheusRule",
@@ -249,6 +263,16 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
         "{args:?}"
     );
     assert!(args.contains(&"--metrics-addr=0.0.0.0:9090"), "{args:?}");
+    assert!(args.contains(&"--health-addr=0.0.0.0:9091"), "{args:?}");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["port"], "health", "{probe}");
+    }
+    assert!(args.contains(&"--metrics-auth=kubernetes"), "{args:?}");
+    assert!(
+        args.contains(&"--metrics-cert-dir=/etc/ontap-ipsec-operator/metrics-tls"),
+        "{args:?}"
+    );
     if let Err(error) = apply(&manifest, true) {
         panic!("the API server refuses the render with every toggle: {error}");
     }
@@ -328,13 +352,14 @@ async fn service_account_of_a_one_namespace_release_with_replicas_has_only_its_r
     })
     .await;
     assert_eq!(granted, inside);
-    // Nothing outside the watched namespace: even the start-up CRD check lists in it.
-    let nothing = std::collections::BTreeSet::new();
-    let elsewhere = settle(&nothing, || {
+    // Nothing outside the watched namespace but the cluster-scoped reviews of /metrics callers:
+    // even the start-up CRD check lists in it.
+    let reviews = metrics_auth_rules();
+    let elsewhere = settle(&reviews, || {
         rbac::granted(&release.operator_user(), &baseline, "default")
     })
     .await;
-    assert_eq!(elsewhere, nothing);
+    assert_eq!(elsewhere, reviews);
     release.cleanup().await;
 }
 
@@ -368,6 +393,18 @@ fn expected_operator_rules() -> BTreeSet<rbac::Permission> {
         ),
         ("secrets", "", &["get"]),
         ("events.events.k8s.io", "", &["create", "patch"]),
+    ])
+    .union(&metrics_auth_rules())
+    .cloned()
+    .collect()
+}
+
+/// What `/metrics` with `metrics.auth: kubernetes` needs: asking the API server who a caller is
+/// and whether it may read `/metrics`. Cluster-scoped, so granted in every namespace.
+fn metrics_auth_rules() -> BTreeSet<rbac::Permission> {
+    rbac::expected(&[
+        ("tokenreviews.authentication.k8s.io", "", &["create"]),
+        ("subjectaccessreviews.authorization.k8s.io", "", &["create"]),
     ])
 }
 

@@ -138,6 +138,15 @@ impl Mirror {
             .expect("the operator runs until finish")
     }
 
+    /// The running operator's ports on 127.0.0.1: `(metrics, health)`.
+    pub fn ports(&self) -> (u16, u16) {
+        let operator = self
+            .operator
+            .as_ref()
+            .expect("the operator runs until finish");
+        (operator.metrics_port, operator.health_port)
+    }
+
     fn log(&self) -> String {
         self.operator
             .as_ref()

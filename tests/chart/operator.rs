@@ -10,8 +10,11 @@ const OPERATOR: &str = env!("CARGO_BIN_EXE_ontap-ipsec-operator");
 /// A stopping operator lets in-flight polls finish; a few seconds is plenty here.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Variables the operator reads that must come from the test, not from the caller's shell.
-const CLEARED_ENV: [&str; 8] = [
+const CLEARED_ENV: [&str; 11] = [
     "METRICS_ADDR",
+    "METRICS_AUTH",
+    "METRICS_CERT_DIR",
+    "HEALTH_ADDR",
     "LEADER_ELECT",
     "LEASE_NAMESPACE",
     "WATCH_NAMESPACE",
@@ -23,6 +26,10 @@ const CLEARED_ENV: [&str; 8] = [
 
 pub struct OperatorProcess {
     child: Child,
+    /// `/metrics` (`--metrics-addr`) on 127.0.0.1.
+    pub metrics_port: u16,
+    /// `/healthz` and `/readyz` (`--health-addr`) on 127.0.0.1.
+    pub health_port: u16,
     log: PathBuf,
     _directory: tempfile::TempDir,
 }
@@ -36,10 +43,13 @@ impl OperatorProcess {
             .expect("a temporary directory can be created");
         let log = directory.path().join("operator.log");
         let file = File::create(&log).expect("the log file can be created");
+        let (metrics_port, health_port) = (free_port(), free_port());
         let mut command = Command::new(OPERATOR);
         command
             .arg("run")
-            .args(["--metrics-addr", "127.0.0.1:0", "--crd-wait-seconds", "30"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
+            .args(["--crd-wait-seconds", "30"])
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "warn,ontap_ipsec_operator=debug")
@@ -55,6 +65,8 @@ impl OperatorProcess {
             .unwrap_or_else(|error| panic!("cannot start {OPERATOR}: {error}"));
         Self {
             child,
+            metrics_port,
+            health_port,
             log,
             _directory: directory,
         }
@@ -101,6 +113,13 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
 }
 
 /// Log lines in which the API server refused the operator something.

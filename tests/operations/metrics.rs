@@ -1,4 +1,4 @@
-//! `/metrics`, `/healthz` and `/readyz` of a running operator.
+//! `/metrics` (`--metrics-addr`), `/healthz` and `/readyz` (`--health-addr`) of a running operator.
 
 use std::time::Duration;
 
@@ -158,6 +158,27 @@ async fn health_endpoints_answer_and_readyz_waits_for_the_caches() {
         "{}",
         operator.log_text()
     );
+    // Each port serves only its own paths: the kubelet's probes never reach /metrics, and
+    // /metrics can be locked down without touching the probes.
+    let (metrics_port, health_port) = (operator.metrics_port, operator.health_port);
+    assert_ne!(metrics_port, health_port);
+    for path in ["/healthz", "/readyz"] {
+        assert!(
+            matches!(operator.get_from(metrics_port, path).await, Some((404, _))),
+            "{path} is not on the metrics port"
+        );
+    }
+    assert!(
+        matches!(
+            operator.get_from(health_port, "/metrics").await,
+            Some((404, _))
+        ),
+        "/metrics is not on the health port"
+    );
+    assert!(matches!(
+        operator.get_from(metrics_port, "/metrics").await,
+        Some((200, _))
+    ));
     drop(operator);
     harness.finish().await;
 }

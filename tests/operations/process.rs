@@ -10,6 +10,8 @@ use crate::support::wait;
 pub struct OperatorProcess {
     pub child: Child,
     pub metrics_port: u16,
+    /// `/healthz` and `/readyz` (`--health-addr`).
+    pub health_port: u16,
     pub log: std::path::PathBuf,
 }
 
@@ -43,6 +45,7 @@ impl OperatorProcess {
         extra: &[&str],
     ) -> Self {
         let metrics_port = free_port();
+        let health_port = free_port();
         let log_dir = k8s::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log = log_dir.join(format!("{namespace}-{identity}.log"));
@@ -51,6 +54,7 @@ impl OperatorProcess {
         command
             .args(["run", "--namespace", namespace, "--instance", identity])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,ontap_ipsec_operator=debug")
@@ -61,13 +65,26 @@ impl OperatorProcess {
         Self {
             child,
             metrics_port,
+            health_port,
             log,
         }
     }
 
+    /// GETs `path` over plain HTTP: `/metrics` from the metrics port, anything else from the
+    /// health port.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let port = if path == "/metrics" {
+            self.metrics_port
+        } else {
+            self.health_port
+        };
+        self.get_from(port, path).await
+    }
+
+    /// GETs `path` from `port` over plain HTTP.
+    pub async fn get_from(&self, port: u16, path: &str) -> Option<(u16, String)> {
         ontap_ipsec_operator::ontap::tls::install_default_crypto_provider();
-        let url = format!("http://127.0.0.1:{}{path}", self.metrics_port);
+        let url = format!("http://127.0.0.1:{port}{path}");
         let response = reqwest::get(url).await.ok()?;
         let status = response.status().as_u16();
         Some((status, response.text().await.ok()?))

@@ -11,7 +11,8 @@ pub use fresh_api_server::FreshApiServer;
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
 #[allow(unused_imports)]
 pub use service_account::{
-    ServiceAccountKubeconfig, service_account_kubeconfig, service_account_user,
+    ServiceAccountKubeconfig, service_account_kubeconfig, service_account_token,
+    service_account_user,
 };
 
 use std::ffi::{OsStr, OsString};

@@ -72,6 +72,33 @@ pub async fn service_account_kubeconfig(
     namespace: &str,
     service_account: &str,
 ) -> ServiceAccountKubeconfig {
+    let token = service_account_token(client, namespace, service_account).await;
+    let user = service_account_user(namespace, service_account);
+    let kubeconfig = token_kubeconfig(&super::admin_kubeconfig(), &user, namespace, token);
+    let directory = tempfile::Builder::new()
+        .prefix("service-account-kubeconfig-")
+        .tempdir()
+        .expect("a temporary directory can be created");
+    let path = directory.path().join(KUBECONFIG_FILE);
+    // JSON is valid YAML, so kubectl and kube-rs both read this file.
+    let json = serde_json::to_vec_pretty(&kubeconfig).expect("a kubeconfig serializes to JSON");
+    std::fs::write(&path, json)
+        .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
+    ServiceAccountKubeconfig {
+        kubeconfig,
+        path,
+        user,
+        _directory: directory,
+    }
+}
+
+/// Creates the `ServiceAccount` `namespace/service_account` unless it exists and mints a bearer
+/// token for it (the API server's own audience) through the `TokenRequest` API.
+pub async fn service_account_token(
+    client: &Client,
+    namespace: &str,
+    service_account: &str,
+) -> String {
     let service_accounts = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
     let account = ServiceAccount {
         metadata: ObjectMeta {
@@ -98,7 +125,7 @@ pub async fn service_account_kubeconfig(
         },
         ..TokenRequest::default()
     };
-    let token = service_accounts
+    service_accounts
         .create_token_request(service_account, &PostParams::default(), &request)
         .await
         .unwrap_or_else(|error| {
@@ -108,25 +135,7 @@ pub async fn service_account_kubeconfig(
         .unwrap_or_else(|| {
             panic!("TokenRequest for {namespace}/{service_account} returned no status")
         })
-        .token;
-
-    let user = service_account_user(namespace, service_account);
-    let kubeconfig = token_kubeconfig(&super::admin_kubeconfig(), &user, namespace, token);
-    let directory = tempfile::Builder::new()
-        .prefix("service-account-kubeconfig-")
-        .tempdir()
-        .expect("a temporary directory can be created");
-    let path = directory.path().join(KUBECONFIG_FILE);
-    // JSON is valid YAML, so kubectl and kube-rs both read this file.
-    let json = serde_json::to_vec_pretty(&kubeconfig).expect("a kubeconfig serializes to JSON");
-    std::fs::write(&path, json)
-        .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
-    ServiceAccountKubeconfig {
-        kubeconfig,
-        path,
-        user,
-        _directory: directory,
-    }
+        .token
 }
 
 /// A kubeconfig with the admin's current cluster (server and CA) and a token user.
