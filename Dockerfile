@@ -24,6 +24,6 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/ontap-ipsec-operator /usr/local/bin/ontap-ipsec-operator
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/ontap-ipsec-operator"]
 CMD ["run"]
