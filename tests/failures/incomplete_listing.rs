@@ -2,31 +2,11 @@
 //! `num_records` that disagrees with the page) prunes nothing: the cluster says
 //! `IncompleteListing`, and the mirrors of the SAs it left out keep their last state.
 
-use std::collections::BTreeMap;
-
-use kube::ResourceExt as _;
-use ontap_ipsec_operator::crd::find_condition;
 use ontap_ipsec_operator::sim::{self, Fault, FaultScope};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
 use crate::support::wait;
-
-/// Object uid by name: equal maps mean nothing was deleted or recreated.
-async fn uids(harness: &Harness) -> BTreeMap<String, String> {
-    harness
-        .list_mirrored()
-        .await
-        .iter()
-        .map(|item| (item.name_any(), item.uid().unwrap_or_default()))
-        .collect()
-}
-
-async fn ready(harness: &Harness) -> Option<(String, String, String)> {
-    let cluster = harness.clusters().get(CLUSTER).await.ok()?;
-    let condition = find_condition(&cluster.status?.conditions, "Ready")?.clone();
-    Some((condition.status, condition.reason, condition.message))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing() {
@@ -35,7 +15,7 @@ async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing(
     let records = sim::generate(2, 4);
     let harness = Harness::start("incomplete", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
-    let before = uids(&harness).await;
+    let before = harness.uids().await;
     let state = harness.simulator().state();
 
     for (fault, cause) in [
@@ -55,7 +35,8 @@ async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing(
             WAIT,
             &format!("IncompleteListing naming {cause:?}"),
             || async {
-                ready(&harness)
+                harness
+                    .cluster_condition_message(CLUSTER, "Ready")
                     .await
                     .is_some_and(|(status, reason, message)| {
                         status == "False"
@@ -67,7 +48,7 @@ async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing(
         .await;
         // Two more polls of the same partial answer: still nothing deleted or replaced.
         harness.wait_for_polls(2).await;
-        assert_eq!(uids(&harness).await, before, "{cause}: no mirror is pruned");
+        assert_eq!(harness.uids().await, before, "{cause}: no mirror is pruned");
         state.clear_faults();
     }
 
@@ -75,6 +56,6 @@ async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing(
     harness
         .wait_cluster_condition(CLUSTER, "Ready", "True", "Synced")
         .await;
-    assert_eq!(uids(&harness).await, before);
+    assert_eq!(harness.uids().await, before);
     harness.finish().await;
 }

@@ -2,33 +2,14 @@
 //! stays retryable, no object is deleted or replaced until a listing completes, and a burst of
 //! errors or a stray empty page recovers by itself.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::ResourceExt as _;
 use ontap_ipsec_operator::crd::find_condition;
 use ontap_ipsec_operator::sim::{self, Fault, FaultScope};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
 use crate::support::wait;
-
-/// Object uid by name: equal maps mean nothing was deleted or recreated.
-async fn uids(harness: &Harness) -> BTreeMap<String, String> {
-    harness
-        .list_mirrored()
-        .await
-        .iter()
-        .map(|item| (item.name_any(), item.uid().unwrap_or_default()))
-        .collect()
-}
-
-/// The cluster's `Ready` condition as `(status, reason, message)`.
-async fn ready(harness: &Harness) -> Option<(String, String, String)> {
-    let cluster = harness.clusters().get(CLUSTER).await.ok()?;
-    let condition = find_condition(&cluster.status?.conditions, "Ready")?.clone();
-    Some((condition.status, condition.reason, condition.message))
-}
 
 /// When the cluster's `Ready` condition last changed status.
 async fn ready_since(harness: &Harness) -> Option<String> {
@@ -42,7 +23,7 @@ async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_obje
     let records = sim::generate(1, 10);
     let harness = Harness::start("paging-causes", records.clone(), json!({"timeout": "2s"})).await;
     harness.wait_for_mirror(records.len()).await;
-    let before = uids(&harness).await;
+    let before = harness.uids().await;
     let state = harness.simulator().state();
     // Half the SAs are gone from ONTAP: an incomplete listing taken for complete would delete them.
     for record in records.iter().take(10) {
@@ -89,7 +70,8 @@ async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_obje
             WAIT,
             &format!("Ready=False {reason} naming {cause:?}"),
             || async {
-                ready(&harness)
+                harness
+                    .cluster_condition_message(CLUSTER, "Ready")
                     .await
                     .is_some_and(|(status, actual, message)| {
                         status == "False" && actual == reason && message.contains(cause)
@@ -107,7 +89,7 @@ async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_obje
             "{fault:?} is retried, not left for a human"
         );
         assert_eq!(
-            uids(&harness).await,
+            harness.uids().await,
             before,
             "{fault:?} deleted or replaced objects"
         );
@@ -118,7 +100,7 @@ async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_obje
     harness
         .wait_cluster_condition(CLUSTER, "Ready", "True", "Synced")
         .await;
-    let after = uids(&harness).await;
+    let after = harness.uids().await;
     assert!(
         after
             .iter()
@@ -133,7 +115,7 @@ async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
     let records = sim::generate(1, 10);
     let harness = Harness::start("paging-burst", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
-    let before = uids(&harness).await;
+    let before = harness.uids().await;
     let state = harness.simulator().state();
     for record in records.iter().take(4) {
         state
@@ -152,7 +134,7 @@ async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
         .wait_cluster_condition(CLUSTER, "Ready", "False", "Unreachable")
         .await;
     assert_eq!(
-        uids(&harness).await,
+        harness.uids().await,
         before,
         "a failed listing deletes nothing"
     );
@@ -167,7 +149,7 @@ async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
         state.faults()
     );
     harness.wait_for_mirror(records.len() - 4).await;
-    let after = uids(&harness).await;
+    let after = harness.uids().await;
     assert!(
         after
             .iter()
@@ -200,7 +182,10 @@ async fn a_single_empty_page_with_a_next_link_is_followed_to_the_end() {
     })
     .await;
     harness.wait_for_mirror(records.len() - 1).await;
-    let (status, reason, message) = ready(&harness).await.expect("Ready");
+    let (status, reason, message) = harness
+        .cluster_condition_message(CLUSTER, "Ready")
+        .await
+        .expect("Ready");
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("True", "Synced"),

@@ -262,6 +262,26 @@ impl Harness {
         .await;
     }
 
+    /// Object uid by name: equal maps mean nothing was deleted or recreated.
+    pub async fn uids(&self) -> BTreeMap<String, String> {
+        self.list_mirrored()
+            .await
+            .iter()
+            .map(|item| (item.name_any(), item.uid().unwrap_or_default()))
+            .collect()
+    }
+
+    /// `(status, reason, message)` of condition `type_` on the OntapCluster.
+    pub async fn cluster_condition_message(
+        &self,
+        name: &str,
+        type_: &str,
+    ) -> Option<(String, String, String)> {
+        let cluster = self.clusters().get(name).await.ok()?;
+        let condition = find_condition(&cluster.status?.conditions, type_)?.clone();
+        Some((condition.status, condition.reason, condition.message))
+    }
+
     /// `(status, reason)` of an SA's `Ready` condition.
     pub async fn sa_ready(&self, name: &str) -> Option<(String, String)> {
         let object = self.mirrored().get(name).await.ok()?;
