@@ -123,7 +123,10 @@ impl Metrics {
     /// Whether the cluster's spec turns TLS verification off or allows plain HTTP.
     pub fn record_transport(&self, cluster: &ClusterLabels, insecure: bool) {
         let mut clusters = self.snapshots.lock();
-        clusters.entry(cluster.clone()).or_default().insecure_transport = Some(insecure);
+        clusters
+            .entry(cluster.clone())
+            .or_default()
+            .insecure_transport = Some(insecure);
     }
 
     /// The OntapCluster is gone: every series about it goes too.

@@ -135,7 +135,7 @@ impl Context {
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
-            options: ContextOptions,
+        options: ContextOptions,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,

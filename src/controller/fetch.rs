@@ -138,7 +138,11 @@ async fn read_material(
             password: Text::from(secret_text(&secret, &reference.password_key)?),
         }
     };
-    let mut sources = vec![source_of(&secret, &reference.name, references(cluster)[0].1.clone())];
+    let mut sources = vec![source_of(
+        &secret,
+        &reference.name,
+        references(cluster)[0].1.clone(),
+    )];
     zero(&mut secret);
     let mut ca_bundle_pem = None;
     if let Some(ca) = spec.tls.as_ref().and_then(|tls| tls.ca_secret_ref.as_ref()) {
@@ -230,11 +234,13 @@ fn secret_bytes<'a>(secret: &'a Secret, key: &str) -> Result<&'a [u8], PollError
 
 fn secret_text(secret: &Secret, key: &str) -> Result<Zeroizing<String>, PollError> {
     let bytes = secret_bytes(secret, key)?;
-    String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|_| PollError::SecretKeyMissing {
-        namespace: secret.metadata.namespace.clone().unwrap_or_default(),
-        name: secret.metadata.name.clone().unwrap_or_default(),
-        key: format!("{key} (as UTF-8 text)"),
-    })
+    String::from_utf8(bytes.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| PollError::SecretKeyMissing {
+            namespace: secret.metadata.namespace.clone().unwrap_or_default(),
+            name: secret.metadata.name.clone().unwrap_or_default(),
+            key: format!("{key} (as UTF-8 text)"),
+        })
 }
 
 fn secrets_namespace(secrets: &Api<Secret>) -> String {

@@ -29,8 +29,8 @@ use crate::crd::{
     ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, LABEL_CLUSTER,
     OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION, find_condition,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use crate::ontap::{Listing, OntapClient};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// Spread of the poll schedule, so clusters added together do not poll together forever.
 const JITTER_FRACTION: f64 = 0.1;
@@ -424,9 +424,8 @@ async fn write_cluster_status(
     let events = [
         condition(Some(&status), TYPE_READY)
             .and_then(|after| cluster_event(condition(current, TYPE_READY), after)),
-        condition(Some(&status), TYPE_INSECURE_TRANSPORT).and_then(|after| {
-            transport_event(condition(current, TYPE_INSECURE_TRANSPORT), after)
-        }),
+        condition(Some(&status), TYPE_INSECURE_TRANSPORT)
+            .and_then(|after| transport_event(condition(current, TYPE_INSECURE_TRANSPORT), after)),
     ];
     for event in events.into_iter().flatten() {
         tracing::info!(cluster = %describe(cluster), reason = event.reason, note = %event.note, "cluster changed");

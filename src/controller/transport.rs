@@ -29,7 +29,11 @@ pub fn transport(spec: &OntapClusterSpec) -> Transport {
                       network in clear text",
         };
     }
-    if spec.tls.as_ref().is_some_and(|tls| tls.insecure_skip_verify) {
+    if spec
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.insecure_skip_verify)
+    {
         return Transport {
             insecure: true,
             reason: REASON_INSECURE_SKIP_VERIFY,

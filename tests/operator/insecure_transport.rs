@@ -18,7 +18,12 @@ async fn unverified_tls_is_visible_in_a_condition_and_one_warning_event() {
         .await;
     harness.start_operator();
     harness
-        .wait_cluster_condition(UNVERIFIED, "InsecureTransport", "True", "InsecureSkipVerify")
+        .wait_cluster_condition(
+            UNVERIFIED,
+            "InsecureTransport",
+            "True",
+            "InsecureSkipVerify",
+        )
         .await;
     harness
         .wait_cluster_condition(CLUSTER, "InsecureTransport", "False", "TlsVerified")
@@ -66,6 +71,9 @@ async fn an_operator_that_forbids_insecure_transport_stalls_such_a_cluster_and_p
         .iter()
         .filter(|object| object.spec.cluster_ref.name == UNVERIFIED)
         .count();
-    assert_eq!(unverified_mirrors, 0, "nothing of the refused cluster is mirrored");
+    assert_eq!(
+        unverified_mirrors, 0,
+        "nothing of the refused cluster is mirrored"
+    );
     harness.finish().await;
 }
