@@ -12,5 +12,6 @@ mod harness;
 mod leader_election;
 mod malformed;
 mod metrics;
+mod metrics_auth;
 mod process;
 mod readiness;
