@@ -14,19 +14,23 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+mod process;
+
 use crate::controller::apply::WriteCounter;
 use crate::controller::plan::DesiredObject;
-use crate::ontap::SecurityAssociationType;
 use crate::ontap::health::Health;
+use crate::ontap::model::ClusterVersion;
+use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "ontap_ipsec";
 
-/// Identifies one OntapCluster in labels.
+/// Identifies one OntapCluster in labels. The label is `ontapcluster`, not `cluster`: multi-cluster
+/// Prometheus setups (Thanos, Mimir) use `cluster` for the Kubernetes cluster.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {
     pub namespace: String,
-    pub cluster: String,
+    pub ontapcluster: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,6 +73,7 @@ impl Metrics {
             metrics.reconcile_errors.clone(),
         );
         prefixed.register_collector(Box::new(metrics.snapshots.clone()));
+        registry.register_collector(Box::new(process::ProcessCollector));
         Arc::new(metrics)
     }
 
@@ -120,6 +125,24 @@ impl Metrics {
         }
     }
 
+    /// What ONTAP said about itself, for `cluster_info`.
+    pub fn record_identity(&self, cluster: &ClusterLabels, identity: &ClusterIdentity) {
+        let text = |value: Option<&str>| bounded_label(value.unwrap_or_default());
+        let info = ClusterInfo {
+            name: text(identity.name.as_deref()),
+            uuid: text(identity.uuid.as_deref()),
+            version: text(
+                identity
+                    .version
+                    .as_ref()
+                    .and_then(ClusterVersion::release)
+                    .as_deref(),
+            ),
+        };
+        let mut clusters = self.snapshots.lock();
+        clusters.entry(cluster.clone()).or_default().info = Some(info);
+    }
+
     /// Whether the cluster's spec turns TLS verification off or allows plain HTTP.
     pub fn record_transport(&self, cluster: &ClusterLabels, insecure: bool) {
         let mut clusters = self.snapshots.lock();
@@ -160,12 +183,32 @@ struct ClusterSnapshot {
     reachable: bool,
     /// TLS verification off or plain HTTP allowed; `None` until the spec was read.
     insecure_transport: Option<bool>,
+    /// ONTAP's name, uuid and version, once read.
+    info: Option<ClusterInfo>,
     last_success: Option<f64>,
     security_associations: Vec<SaSample>,
 }
 
 /// Longest label value taken from ONTAP's text (node, SVM, policy, address).
 pub const MAX_LABEL_VALUE_CHARS: usize = 128;
+
+/// ONTAP's text cut to [`MAX_LABEL_VALUE_CHARS`]: one record cannot make every scrape large.
+fn bounded_label(value: &str) -> String {
+    value.chars().take(MAX_LABEL_VALUE_CHARS).collect()
+}
+
+/// ONTAP's identity as labels of `cluster_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClusterInfo {
+    name: String,
+    uuid: String,
+    version: String,
+}
+
+/// The version of this build, and the commit it was built from when the build was told.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const REVISION: &str = env!("ONTAP_IPSEC_REVISION");
+const RUSTC: &str = env!("ONTAP_IPSEC_RUSTC");
 
 #[derive(Debug, Clone)]
 struct SaSample {
@@ -184,15 +227,7 @@ struct SaSample {
 impl SaSample {
     fn from_desired(desired: &DesiredObject) -> Self {
         let record = &desired.record;
-        // ONTAP's text is not trusted to be short: a label value is cut so one record cannot
-        // make every scrape large.
-        let text = |value: Option<&str>| {
-            value
-                .unwrap_or_default()
-                .chars()
-                .take(MAX_LABEL_VALUE_CHARS)
-                .collect::<String>()
-        };
+        let text = |value: Option<&str>| bounded_label(value.unwrap_or_default());
         let direction = |direction: Option<&crate::ontap::model::TrafficDirection>| {
             direction.and_then(|d| Some((d.bytes?, d.packets.unwrap_or(0))))
         };
@@ -214,7 +249,7 @@ impl SaSample {
     fn labels<'a>(&'a self, cluster: &'a ClusterLabels) -> [(&'static str, &'a str); 8] {
         [
             ("namespace", &cluster.namespace),
-            ("cluster", &cluster.cluster),
+            ("ontapcluster", &cluster.ontapcluster),
             ("name", &self.name),
             ("type", &self.sa_type),
             ("node", &self.node),
@@ -229,7 +264,9 @@ impl Collector for Snapshots {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let clusters = self.lock();
         let mut sorted: Vec<(&ClusterLabels, &ClusterSnapshot)> = clusters.iter().collect();
-        sorted.sort_by(|a, b| (&a.0.namespace, &a.0.cluster).cmp(&(&b.0.namespace, &b.0.cluster)));
+        sorted.sort_by(|a, b| {
+            (&a.0.namespace, &a.0.ontapcluster).cmp(&(&b.0.namespace, &b.0.ontapcluster))
+        });
 
         for (metric, help, label, pick_polls) in [
             (
@@ -260,7 +297,7 @@ impl Collector for Snapshots {
                 for (value, count) in counts {
                     let set = [
                         ("namespace", labels.namespace.as_str()),
-                        ("cluster", labels.cluster.as_str()),
+                        ("ontapcluster", labels.ontapcluster.as_str()),
                         (label, value.as_str()),
                     ];
                     ConstCounter::new(*count).encode(family.encode_family(&set)?)?;
@@ -279,17 +316,7 @@ impl Collector for Snapshots {
                 .encode(family.encode_family(*labels)?)?;
         }
 
-        let mut family = encoder.encode_descriptor(
-            "cluster_insecure_transport",
-            "1 when the cluster's spec turns TLS verification off or allows plain HTTP, else 0",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for (labels, snapshot) in &sorted {
-            if let Some(insecure) = snapshot.insecure_transport {
-                ConstGauge::new(i64::from(insecure)).encode(family.encode_family(*labels)?)?;
-            }
-        }
+        encode_identity(&mut encoder, &sorted)?;
 
         let mut family = encoder.encode_descriptor(
             "last_successful_poll_timestamp_seconds",
@@ -321,7 +348,7 @@ impl Collector for Snapshots {
             for ((sa_type, ready), count) in counts {
                 let set = [
                     ("namespace", labels.namespace.as_str()),
-                    ("cluster", labels.cluster.as_str()),
+                    ("ontapcluster", labels.ontapcluster.as_str()),
                     ("type", sa_type),
                     ("ready", ready),
                 ];
@@ -373,6 +400,60 @@ impl Snapshots {
         }
         Ok(())
     }
+}
+
+/// `build_info`, `cluster_info` and `cluster_insecure_transport`: what the operator and each
+/// cluster are, rather than what they do.
+fn encode_identity(
+    encoder: &mut DescriptorEncoder,
+    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "build_info",
+        "1, labelled with the operator's version, the commit it was built from and the compiler",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    let build = [
+        ("version", VERSION),
+        ("revision", REVISION),
+        ("rustc", RUSTC),
+    ];
+    ConstGauge::new(1).encode(family.encode_family(&build)?)?;
+
+    let mut family = encoder.encode_descriptor(
+        "cluster_info",
+        "1, labelled with the name, uuid and version ONTAP reports, to join with series \
+             labelled by ONTAP's cluster name",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, snapshot) in sorted {
+        if let Some(info) = &snapshot.info {
+            let set = [
+                ("namespace", labels.namespace.as_str()),
+                ("ontapcluster", labels.ontapcluster.as_str()),
+                ("ontap_cluster_name", info.name.as_str()),
+                ("ontap_cluster_uuid", info.uuid.as_str()),
+                ("version", info.version.as_str()),
+            ];
+            ConstGauge::new(1).encode(family.encode_family(&set)?)?;
+        }
+    }
+
+    let mut family = encoder.encode_descriptor(
+        "cluster_insecure_transport",
+        "1 when the cluster's spec turns TLS verification off or allows plain HTTP, else 0",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, snapshot) in sorted {
+        if let Some(insecure) = snapshot.insecure_transport {
+            ConstGauge::new(i64::from(insecure)).encode(family.encode_family(*labels)?)?;
+        }
+    }
+
+    Ok(())
 }
 
 /// Per-SA series: `sa_up`, and bytes and packets by direction for IPsec SAs.
@@ -476,8 +557,35 @@ mod tests {
     fn labels() -> ClusterLabels {
         ClusterLabels {
             namespace: "ns".into(),
-            cluster: "prod".into(),
+            ontapcluster: "prod".into(),
         }
+    }
+
+    #[test]
+    fn build_and_cluster_info_and_process_metrics_are_exported() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        let identity: ClusterIdentity = serde_json::from_value(serde_json::json!({
+            "name": "cluster1", "uuid": "c-1",
+            "version": {"full": "NetApp Release 9.16.1P3: Tue", "generation": 9, "major": 16, "minor": 1}
+        }))
+        .expect("identity");
+        metrics.record_identity(&labels(), &identity);
+        let text = encode(&registry).expect("encodes");
+        assert!(
+            text.contains(&format!(
+                r#"ontap_ipsec_build_info{{version="{VERSION}",revision="{REVISION}",rustc="{RUSTC}"}} 1"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_cluster_info{namespace="ns",ontapcluster="prod",ontap_cluster_name="cluster1",ontap_cluster_uuid="c-1",version="9.16.1"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
     }
 
     #[test]
@@ -488,7 +596,7 @@ mod tests {
         let text = encode(&registry).expect("encodes");
         assert!(
             text.contains(
-                r#"ontap_ipsec_cluster_insecure_transport{namespace="ns",cluster="prod"} 1"#
+                r#"ontap_ipsec_cluster_insecure_transport{namespace="ns",ontapcluster="prod"} 1"#
             ),
             "{text}"
         );
@@ -503,27 +611,27 @@ mod tests {
         metrics.observe_ontap_response(&labels(), Some(200));
         let text = encode(&registry).expect("encodes");
         assert_eq!(text.matches("ontap_ipsec_sa_up{").count(), 2, "{text}");
-        assert!(text.contains(r#"ontap_ipsec_sa_up{namespace="ns",cluster="prod",name="prod-a",type="ike",node="n1",svm="",policy="",remote_address="10.0.0.2"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_sa_up{namespace="ns",ontapcluster="prod",name="prod-a",type="ike",node="n1",svm="",policy="",remote_address="10.0.0.2"} 1"#), "{text}");
         assert!(text.contains(r#"name="prod-b",type="ipsec""#), "{text}");
         assert!(text.contains(r#"direction="outbound"} 7"#), "{text}");
         assert!(text.contains("ontap_ipsec_sa_bytes_total{"), "{text}");
         assert!(
-            text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 1"#),
+            text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",ontapcluster="prod"} 1"#),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"ontap_ipsec_polls_total{namespace="ns",cluster="prod",outcome="success"} 1"#
+                r#"ontap_ipsec_polls_total{namespace="ns",ontapcluster="prod",outcome="success"} 1"#
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"ontap_ipsec_ontap_requests_total{namespace="ns",cluster="prod",status="200"} 1"#
+                r#"ontap_ipsec_ontap_requests_total{namespace="ns",ontapcluster="prod",status="200"} 1"#
             ),
             "{text}"
         );
-        assert!(text.contains(r#"ontap_ipsec_security_associations{namespace="ns",cluster="prod",type="ipsec",ready="False"} 1"#), "{text}");
+        assert!(text.contains(r#"ontap_ipsec_security_associations{namespace="ns",ontapcluster="prod",type="ipsec",ready="False"} 1"#), "{text}");
         assert!(
             text.contains(
                 r#"ontap_ipsec_api_writes_total{kind="OntapCluster",verb="apply_status"} 0"#
@@ -539,7 +647,9 @@ mod tests {
         metrics.record_success(&labels(), &objects());
         metrics.record_failure(&labels(), false);
         let text = encode(&registry).expect("encodes");
-        assert!(text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",cluster="prod"} 0"#));
+        assert!(
+            text.contains(r#"ontap_ipsec_cluster_reachable{namespace="ns",ontapcluster="prod"} 0"#)
+        );
         assert_eq!(
             text.matches("ontap_ipsec_sa_up{").count(),
             2,
@@ -556,6 +666,6 @@ mod tests {
         metrics.observe_poll(&labels(), Duration::from_millis(1), "timeout");
         metrics.forget(&labels());
         let text = encode(&registry).expect("encodes");
-        assert!(!text.contains(r#"cluster="prod""#), "{text}");
+        assert!(!text.contains(r#"ontapcluster="prod""#), "{text}");
     }
 }

@@ -195,6 +195,6 @@ impl Context {
 pub fn cluster_labels(key: &ClusterKey) -> ClusterLabels {
     ClusterLabels {
         namespace: key.0.clone(),
-        cluster: key.1.clone(),
+        ontapcluster: key.1.clone(),
     }
 }

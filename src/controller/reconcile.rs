@@ -338,6 +338,11 @@ async fn mirror(
     context
         .metrics
         .record_success(&cluster_labels(&key), &plan.objects);
+    if let Some(identity) = identity {
+        context
+            .metrics
+            .record_identity(&cluster_labels(&key), identity);
+    }
     let api: Api<IpsecSecurityAssociation> =
         Api::namespaced(context.client.clone(), &owner.namespace);
     // Objects the API server refuses do not stop the prune: the listing is complete.

@@ -21,7 +21,7 @@ use crate::manifests::{ARGO_EVENTS, KEDA, documents, path};
 
 /// The labels of the operator's per-SA metrics (docs: metrics), which a query may select on.
 const SA_METRIC_LABELS: [&str; 8] = [
-    "cluster",
+    "ontapcluster",
     "namespace",
     "name",
     "type",
@@ -248,7 +248,7 @@ fn the_keda_query_selects_one_peer_by_labels_the_operator_exports() {
         );
     }
     assert!(
-        labels.contains(&"remote_address") && labels.contains(&"cluster"),
+        labels.contains(&"remote_address") && labels.contains(&"ontapcluster"),
         "{labels:?}"
     );
     // Every threshold is a string, as KEDA's trigger metadata requires.
