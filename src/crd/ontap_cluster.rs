@@ -62,6 +62,16 @@ pub const HTTP_SCHEME: &str = "http";
 /// Longest endpoint URL the schema accepts.
 const ENDPOINT_MAX_LENGTH: u32 = 2048;
 
+/// Pattern of a Secret name: a DNS subdomain (RFC 1123), what the API server requires of one.
+pub const SECRET_NAME_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// Longest Secret name: a DNS subdomain.
+pub const SECRET_NAME_MAX_LENGTH: u32 = 253;
+/// Pattern of a key in a Secret's data, as the API server checks it.
+pub const SECRET_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
+/// Longest key in a Secret's data.
+pub const SECRET_KEY_MAX_LENGTH: u32 = 253;
+
 /// CEL rule on `spec.endpoint`: an absolute URL with a host.
 pub const ENDPOINT_URL_RULE: &str = "isURL(self) && url(self).getHostname() != ''";
 /// Message for [`ENDPOINT_URL_RULE`].
@@ -253,15 +263,15 @@ fn default_ca_key() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsSecretReference {
     /// Name of the Secret.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = SECRET_NAME_MAX_LENGTH), pattern(SECRET_NAME_PATTERN))]
     pub name: String,
     /// Key of the user name in the Secret.
     #[serde(default = "default_username_key")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = SECRET_KEY_MAX_LENGTH), pattern(SECRET_KEY_PATTERN))]
     pub username_key: String,
     /// Key of the password in the Secret.
     #[serde(default = "default_password_key")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = SECRET_KEY_MAX_LENGTH), pattern(SECRET_KEY_PATTERN))]
     pub password_key: String,
 }
 
@@ -301,11 +311,11 @@ pub struct TlsSettings {
 #[serde(rename_all = "camelCase")]
 pub struct CaSecretReference {
     /// Name of the Secret.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = SECRET_NAME_MAX_LENGTH), pattern(SECRET_NAME_PATTERN))]
     pub name: String,
     /// Key of the PEM data in the Secret.
     #[serde(default = "default_ca_key")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = SECRET_KEY_MAX_LENGTH), pattern(SECRET_KEY_PATTERN))]
     pub key: String,
 }
 
@@ -807,5 +817,34 @@ mod tests {
             serde_json::json!(["type"])
         );
         assert_eq!(status["properties"]["unhealthyPeers"]["maxItems"], 20);
+    }
+
+    #[test]
+    fn secret_names_and_keys_carry_the_kubernetes_patterns_and_lengths() {
+        let crd = serde_json::to_value(OntapCluster::crd()).expect("crd serialises");
+        let properties = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        let credentials = &properties["credentialsSecretRef"]["properties"];
+        let ca = &properties["tls"]["properties"]["caSecretRef"]["properties"];
+        for name in [&credentials["name"], &ca["name"]] {
+            assert_eq!(name["pattern"], SECRET_NAME_PATTERN);
+            assert_eq!(name["maxLength"], 253);
+        }
+        for key in [
+            &credentials["usernameKey"],
+            &credentials["passwordKey"],
+            &ca["key"],
+        ] {
+            assert_eq!(key["pattern"], SECRET_KEY_PATTERN);
+            assert_eq!(key["maxLength"], 253);
+        }
+        let name = regex::Regex::new(SECRET_NAME_PATTERN).expect("a valid pattern");
+        assert!(name.is_match("ontap-credentials.v2"));
+        assert!(
+            !name.is_match("Ontap_Credentials") && !name.is_match("-a") && !name.is_match("a.")
+        );
+        let key = regex::Regex::new(SECRET_KEY_PATTERN).expect("a valid pattern");
+        assert!(key.is_match("tls.crt") && key.is_match("_password-1"));
+        assert!(!key.is_match("a/b") && !key.is_match(""));
     }
 }

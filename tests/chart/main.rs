@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admission;
 mod aggregation;
 mod helm;
 mod metrics_auth;
@@ -175,6 +176,8 @@ async fn default_render_is_accepted_by_the_api_server() {
             "Service",
             "ServiceAccount",
             "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicyBinding",
         ]
     );
@@ -206,6 +209,7 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
         "imagePullSecrets": [{"name": "registry"}],
         "serviceAccount": {"annotations": {"example.com/role": "ontap"}},
         "readOnlyGuard": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace.name()}}},
+        "secretAccessCheck": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace.name()}}},
         "operator": {"logFormat": "text", "logLevel": "debug", "maxConcurrentPolls": 4, "crdWaitSeconds": 5},
         "health": {"port": 9091},
         "metrics": {

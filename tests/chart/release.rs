@@ -14,14 +14,15 @@ const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 const CHART_NAME: &str = "ontap-ipsec-operator";
 
 /// Namespace-scoped values every real apply uses: the CRDs come from `crds/crds.yaml` (as in the
-/// other test targets, so two copies never fight over them), and the read-only guard binds only
-/// to `namespace`, because other tests' operators run as the admin against the same API server.
+/// other test targets, so two copies never fight over them), and both admission policies bind
+/// only to `namespace`, because other tests' operators run as the admin against the same API
+/// server.
 pub fn base_values(namespace: &str) -> serde_json::Value {
+    let only_here = json!({"matchLabels": {"kubernetes.io/metadata.name": namespace}});
     json!({
         "crds": {"enabled": false},
-        "readOnlyGuard": {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        },
+        "readOnlyGuard": {"namespaceSelector": only_here},
+        "secretAccessCheck": {"namespaceSelector": only_here},
     })
 }
 

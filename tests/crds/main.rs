@@ -395,6 +395,67 @@ async fn ca_secret_and_insecure_skip_verify_together_are_rejected() {
 }
 
 #[tokio::test]
+async fn secret_names_and_keys_must_be_what_kubernetes_allows() {
+    let client = client().await;
+    install_crds(&client).await;
+    let namespace = TestNamespace::create(&client, "crd-secret-refs").await;
+
+    let too_long = "a".repeat(254);
+    for (name, field, reference) in [
+        (
+            "upper-case",
+            "spec.credentialsSecretRef.name",
+            json!({ "credentialsSecretRef": { "name": "Ontap_Credentials" } }),
+        ),
+        (
+            "long-name",
+            "spec.credentialsSecretRef.name",
+            json!({ "credentialsSecretRef": { "name": too_long } }),
+        ),
+        (
+            "slash-key",
+            "spec.credentialsSecretRef.passwordKey",
+            json!({ "credentialsSecretRef": { "name": SECRET_NAME, "passwordKey": "a/b" } }),
+        ),
+        (
+            "long-key",
+            "spec.credentialsSecretRef.usernameKey",
+            json!({ "credentialsSecretRef": { "name": SECRET_NAME, "usernameKey": too_long } }),
+        ),
+        (
+            "ca-name",
+            "spec.tls.caSecretRef.name",
+            json!({ "tls": { "caSecretRef": { "name": "ca/../x" } } }),
+        ),
+        (
+            "ca-key",
+            "spec.tls.caSecretRef.key",
+            json!({ "tls": { "caSecretRef": { "name": "ontap-ca", "key": "ca crt" } } }),
+        ),
+    ] {
+        let mut spec = minimal_spec();
+        for (key, value) in reference.as_object().expect("an object") {
+            spec[key] = value.clone();
+        }
+        let message = rejection(create_ontap_cluster(&client, namespace.name(), name, spec).await);
+        assert!(message.contains(field), "{name}: {message}");
+    }
+
+    let longest = format!("{}.example", "a".repeat(245));
+    let spec = json!({
+        "endpoint": ENDPOINT,
+        "credentialsSecretRef": {
+            "name": longest, "usernameKey": "_user.name-1", "passwordKey": "k".repeat(253),
+        },
+        "tls": { "caSecretRef": { "name": "ontap-ca.v2", "key": "tls.crt" } },
+    });
+    create_ontap_cluster(&client, namespace.name(), "edges", spec)
+        .await
+        .expect("names and keys Kubernetes allows are accepted");
+    namespace.cleanup().await;
+}
+
+#[tokio::test]
 async fn selector_types_other_than_ike_and_ipsec_are_rejected() {
     let client = client().await;
     install_crds(&client).await;

@@ -97,5 +97,48 @@ Exactly the API calls the operator makes (src/controller):
 
 {{/* The read-only guard's denial message; tests match it. */}}
 {{- define "ontap-ipsec-operator.readOnlyMessage" -}}
-IpsecSecurityAssociation objects are read-only mirrors of ONTAP security associations: only the operator ({{ include "ontap-ipsec-operator.serviceAccountUser" . }}) may create or change them. Change the security association in ONTAP; the operator mirrors it on its next poll.
+IpsecSecurityAssociation objects are read-only mirrors of ONTAP security associations: only the operator ({{ include "ontap-ipsec-operator.serviceAccountUser" . }}) may create or change them. Change the security association in ONTAP; the operator mirrors it on its next poll. Anyone else may only delete a mirror or remove its finalizers, and only the garbage collector may remove its owner references.
+{{- end }}
+
+{{/* The read-only guard's denial message for OntapCluster status; tests match it. */}}
+{{- define "ontap-ipsec-operator.clusterStatusMessage" -}}
+The status of an OntapCluster is what the operator last saw in ONTAP: only the operator ({{ include "ontap-ipsec-operator.serviceAccountUser" . }}) may write it. Set the annotation ontap-ipsec.dev/refresh to ask for a new poll.
+{{- end }}
+
+{{/*
+The Secret access check's denial message, static and with the names filled in; tests match the
+part they share. Called with (dict "field" <the spec field> "secret" <the CEL expression of its name>).
+*/}}
+{{- define "ontap-ipsec-operator.secretAccessMessage" -}}
+the requester may not get a Secret that {{ .field }} names, so the operator would read it on their behalf and send it to spec.endpoint. Name a Secret you may get, or ask for get on that Secret.
+{{- end }}
+
+{{- define "ontap-ipsec-operator.secretAccessMessageExpression" -}}
+'the requester (' + request.userInfo.username + ') may not get Secret ' + request.namespace + '/' + {{ .secret }} + ', which {{ .field }} names, so the operator would read it on their behalf and send it to spec.endpoint. Name a Secret you may get, or ask for get on that Secret.'
+{{- end }}
+
+{{/*
+The user names of the garbage collector: its own ServiceAccount when kube-controller-manager runs
+with --use-service-account-credentials (most clusters), the controller manager's otherwise.
+*/}}
+{{- define "ontap-ipsec-operator.garbageCollectorUsers" -}}
+['system:serviceaccount:kube-system:generic-garbage-collector', 'system:kube-controller-manager']
+{{- end }}
+
+{{/*
+The namespaceSelector of an admission policy binding: the value's own selector, else watchNamespace
+(another release may serve other namespaces with its own ServiceAccount), else every namespace.
+Called with (dict "root" $ "selector" <the value's namespaceSelector>).
+*/}}
+{{- define "ontap-ipsec-operator.policyNamespaceSelector" -}}
+{{- if .selector }}
+namespaceSelector:
+  {{- toYaml .selector | nindent 2 }}
+{{- else if .root.Values.watchNamespace }}
+namespaceSelector:
+  matchLabels:
+    kubernetes.io/metadata.name: {{ .root.Values.watchNamespace }}
+{{- else }}
+namespaceSelector: {}
+{{- end }}
 {{- end }}
