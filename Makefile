@@ -5,7 +5,7 @@ K8S_DIR := target/k8s
 # Integration tests mostly wait on the API server and poll intervals, so run many at once.
 TEST_THREADS ?= 8
 
-.PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-ontap k8s-binaries
+.PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-ontap k8s-binaries soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,3 +57,7 @@ bench-ontap: ## ONTAP client on 10,000 simulated SAs against the serde_json::Val
 bench: ## operator on the control plane (1k, 10k, 50×200 SAs) against the naive design; writes docs/benchmarks.md
 	@bash tests/k8s/cluster-up.sh >/dev/null
 	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) bench --bench operator
+
+soak: ## fault soak: the operator for SOAK_MINUTES (default 15) under random faults, checking invariants; writes docs/reliability.md
+	@bash tests/k8s/cluster-up.sh >/dev/null
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --test soak -- --ignored --nocapture
