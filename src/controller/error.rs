@@ -140,7 +140,7 @@ pub fn retry_delay(
         // without hammering ONTAP with credentials it rejects.
         poll_interval.max(PERMANENT_ERROR_RECHECK)
     } else {
-        transient_backoff(consecutive_failures)
+        transient_backoff(consecutive_failures, poll_interval)
     };
     match until_stale {
         Some(until_stale) => delay.min(until_stale.max(FIRST_RETRY)),
@@ -150,18 +150,20 @@ pub fn retry_delay(
 
 /// How often a cluster stuck on an error that needs a human is looked at again.
 pub const PERMANENT_ERROR_RECHECK: Duration = Duration::from_secs(300);
-/// Longest wait between retries of a failing cluster: a stalled endpoint costs one slot for at
-/// most four request timeouts every five minutes.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+/// Bounds of the longest wait between retries of a failing cluster: never more often than once a
+/// minute once the backoff has grown, never less often than every five minutes.
+pub const MIN_RETRY_CAP: Duration = Duration::from_secs(60);
+pub const MAX_RETRY_CAP: Duration = Duration::from_secs(300);
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
-/// 5 s, 10 s, 20 s, … up to five minutes.
+/// 5 s, 10 s, 20 s, … up to the poll interval held between one and five minutes. A stalled
+/// endpoint then costs one of the failing clusters' poll slots for at most a request timeout
+/// a minute, and a cluster that recovers is seen again within that cap.
 #[must_use]
-pub fn transient_backoff(consecutive_failures: u32) -> Duration {
+pub fn transient_backoff(consecutive_failures: u32, poll_interval: Duration) -> Duration {
     let exponent = consecutive_failures.saturating_sub(1).min(16);
-    FIRST_RETRY
-        .saturating_mul(1 << exponent)
-        .min(MAX_RETRY_DELAY)
+    let cap = poll_interval.clamp(MIN_RETRY_CAP, MAX_RETRY_CAP);
+    FIRST_RETRY.saturating_mul(1 << exponent).min(cap)
 }
 
 #[cfg(test)]
@@ -287,10 +289,19 @@ mod tests {
     }
 
     #[test]
-    fn transient_backoff_doubles_up_to_five_minutes() {
-        let delays: Vec<u64> = (1..=8).map(|n| transient_backoff(n).as_secs()).collect();
-        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
-        assert_eq!(transient_backoff(1000), MAX_RETRY_DELAY);
+    fn transient_backoff_doubles_up_to_the_interval_held_between_one_and_five_minutes() {
+        let delays = |interval: u64| -> Vec<u64> {
+            (1..=8)
+                .map(|n| transient_backoff(n, Duration::from_secs(interval)).as_secs())
+                .collect()
+        };
+        assert_eq!(delays(10), [5, 10, 20, 40, 60, 60, 60, 60]);
+        assert_eq!(delays(120), [5, 10, 20, 40, 80, 120, 120, 120]);
+        assert_eq!(delays(3600), [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(
+            transient_backoff(1000, Duration::from_secs(3600)),
+            MAX_RETRY_CAP
+        );
     }
 
     #[test]
@@ -320,6 +331,6 @@ mod tests {
             FIRST_RETRY,
             "never a hot loop"
         );
-        assert_eq!(retry_delay(&error, 7, interval, None), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(&error, 7, interval, None), MIN_RETRY_CAP);
     }
 }

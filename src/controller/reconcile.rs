@@ -243,13 +243,21 @@ async fn write_failed(
             tracing::debug!(cluster = %describe(cluster), error = %status_error, "cannot record the refused write either");
         }
     }
-    let delay = transient_backoff(failures);
+    let delay = transient_backoff(failures, cluster_poll_interval(cluster));
     context.remember(key, |memory| {
         memory.write_failures = failures;
         memory.last_write_failure = Some(cause);
         memory.next_poll = Some(Instant::now() + delay);
     });
     Action::requeue(delay)
+}
+
+/// The cluster's poll interval, or the default when its spec cannot be read.
+fn cluster_poll_interval(cluster: &OntapCluster) -> Duration {
+    cluster
+        .spec
+        .poll_timing()
+        .map_or(Duration::from_secs(60), |timing| timing.poll_interval)
 }
 
 /// Never called: [`reconcile`] turns every failure into a condition and a requeue itself.
