@@ -11,4 +11,5 @@ mod insecure_transport;
 mod mirror;
 mod quiet;
 mod rekeying;
+mod secret_reads;
 mod shutdown;
