@@ -111,6 +111,14 @@ impl ClusterMemory {
         }
     }
 
+    /// A poll and its writes succeeded: failures are forgotten and the staleness clock restarts.
+    pub fn record_success(&mut self) {
+        self.last_success = Some(Instant::now());
+        self.consecutive_failures = 0;
+        self.write_failures = 0;
+        self.last_write_failure = None;
+    }
+
     /// True when ONTAP is not known to answer: never polled successfully since this process
     /// started, or the last poll failed. Such a cluster waits for ONTAP in the share of poll
     /// slots kept for them.

@@ -14,7 +14,7 @@ use kube::{Api, ResourceExt as _};
 
 use super::apply;
 use super::apply::WriteError;
-use super::context::{CachedClient, ClusterKey, Context, Trigger, cluster_labels};
+use super::context::{CachedClient, ClusterKey, ClusterMemory, Context, Trigger, cluster_labels};
 use super::error::{PollError, retry_delay, transient_backoff};
 use super::events::{
     cluster_event, describe, publish_cluster_event, publish_tunnel_events, transport_event,
@@ -99,6 +99,11 @@ async fn reconcile_cluster(
             return Ok(Action::await_change());
         }
     };
+    // A suspended cluster has no schedule, so no alert waits for its next poll.
+    context.metrics.record_poll_interval(
+        &cluster_labels(key),
+        (!cluster.spec.suspend).then_some(settings.timing.poll_interval),
+    );
     if refuse_insecure_transport(context, cluster, owner, key).await? {
         return Ok(Action::await_change());
     }
@@ -143,12 +148,7 @@ async fn reconcile_cluster(
                 elapsed_ms = started.elapsed().as_millis(),
                 "poll complete"
             );
-            context.remember(key, |memory| {
-                memory.last_success = Some(Instant::now());
-                memory.consecutive_failures = 0;
-                memory.write_failures = 0;
-                memory.last_write_failure = None;
-            });
+            context.remember(key, ClusterMemory::record_success);
             jittered(settings.timing.poll_interval)
         }
         Err(error) => {
