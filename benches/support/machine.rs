@@ -29,7 +29,7 @@ pub fn describe() -> String {
 }
 
 /// The commit measured, and whether the code differed from it.
-fn commit() -> String {
+pub fn commit() -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)
@@ -48,6 +48,7 @@ fn commit() -> String {
         "--",
         "src",
         "benches",
+        "tests",
         "Cargo.toml",
         "Cargo.lock",
     ])

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::checks::CheckFigures;
@@ -95,7 +94,7 @@ impl Figures {
              operator built by cargo (debug profile)\n\
              - result: {}\n",
             jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
-            commit(),
+            crate::machine::commit(),
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
             self.load_at_start,
             self.planned.as_secs_f64() / 60.0,
@@ -293,34 +292,4 @@ fn join(values: &[f64]) -> String {
         .map(|value| format!("{value:.0}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The commit soaked, and whether the code differed from it.
-fn commit() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(repo_root())
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .and_then(|output| String::from_utf8(output.stdout).ok())
-    };
-    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
-        return "unknown (not a git checkout)".to_owned();
-    };
-    let changed = git(&[
-        "status",
-        "--porcelain",
-        "--",
-        "src",
-        "Cargo.toml",
-        "Cargo.lock",
-    ])
-    .is_some_and(|text| !text.trim().is_empty());
-    if changed {
-        format!("`{}` with uncommitted changes to the code", head.trim())
-    } else {
-        format!("`{}`", head.trim())
-    }
 }

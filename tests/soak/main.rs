@@ -10,6 +10,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// Where and on what the soak ran, described as the benchmarks describe it.
+#[path = "../../benches/support/machine.rs"]
+#[allow(dead_code)]
+mod machine;
+
 mod chaos;
 mod checks;
 mod figures;
@@ -59,7 +64,7 @@ async fn the_operator_keeps_its_invariants_under_random_faults() {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..1_000_000));
-    let load_at_start = load_average();
+    let load_at_start = machine::load_average();
     eprintln!("soak: {minutes} minutes, seed {seed}, load average {load_at_start}");
     k8s::install_crypto_provider();
 
@@ -346,16 +351,4 @@ fn mismatch(clusters: &[Cluster], items: &[IpsecSecurityAssociation]) -> Option<
         .keys()
         .find(|key| !served.contains(*key))
         .map(|key| format!("{key:?} is mirrored but no longer served"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        },
-    )
 }
