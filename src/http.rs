@@ -1,4 +1,5 @@
-//! The operator's own HTTP endpoints: `/metrics` (OpenMetrics) on `--metrics-addr`, and
+//! The operator's own HTTP endpoints: `/metrics` (OpenMetrics, or the text format 0.0.4 to
+//! scrapers that ask only for it) on `--metrics-addr`, and
 //! `/healthz` and `/readyz` on `--health-addr` (plain HTTP, for the kubelet).
 //!
 //! With [`MetricsAuth::Kubernetes`] `/metrics` is served over HTTPS and only to callers whose
@@ -27,9 +28,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
+use crate::metrics::exposition::Format;
 use auth::{Authorizer, Decision};
 
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Connections that do not finish their TLS handshake in this time are closed.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections that do not send a complete request head in this time are closed.
@@ -253,8 +254,17 @@ async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Respo
             }
         }
     }
-    match crate::metrics::encode(&state.registry) {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = Format::negotiate(accept);
+    match crate::metrics::encode_as(&state.registry, format) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, format.content_type())],
+            text,
+        )
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub mod exposition;
 mod process;
 
 use crate::controller::apply::WriteCounter;
@@ -152,6 +153,13 @@ impl Metrics {
             .insecure_transport = Some(insecure);
     }
 
+    /// The cluster's `spec.pollInterval`; `None` while it is suspended (no poll is due).
+    pub fn record_poll_interval(&self, cluster: &ClusterLabels, interval: Option<Duration>) {
+        let mut clusters = self.snapshots.lock();
+        clusters.entry(cluster.clone()).or_default().poll_interval =
+            interval.map(|interval| interval.as_secs_f64());
+    }
+
     /// The OntapCluster is gone: every series about it goes too.
     pub fn forget(&self, cluster: &ClusterLabels) {
         self.snapshots.lock().remove(cluster);
@@ -186,6 +194,8 @@ struct ClusterSnapshot {
     /// ONTAP's name, uuid and version, once read.
     info: Option<ClusterInfo>,
     last_success: Option<f64>,
+    /// `spec.pollInterval` in seconds; `None` while suspended or before the spec was read.
+    poll_interval: Option<f64>,
     security_associations: Vec<SaSample>,
 }
 
@@ -318,17 +328,7 @@ impl Collector for Snapshots {
 
         encode_identity(&mut encoder, &sorted)?;
 
-        let mut family = encoder.encode_descriptor(
-            "last_successful_poll_timestamp_seconds",
-            "Unix time of the last successful poll of the cluster",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for (labels, snapshot) in &sorted {
-            if let Some(seconds) = snapshot.last_success {
-                ConstGauge::new(seconds).encode(family.encode_family(*labels)?)?;
-            }
-        }
+        encode_schedule(&mut encoder, &sorted)?;
 
         let mut family = encoder.encode_descriptor(
             "security_associations",
@@ -456,6 +456,39 @@ fn encode_identity(
     Ok(())
 }
 
+/// `last_successful_poll_timestamp_seconds` and `poll_interval_seconds`: when a cluster was last
+/// polled and how often it should be, for staleness alerts that hold across missing SA series.
+fn encode_schedule(
+    encoder: &mut DescriptorEncoder,
+    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+) -> Result<(), std::fmt::Error> {
+    for (metric, help, pick) in [
+        (
+            "last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful poll of the cluster",
+            (|snapshot| snapshot.last_success) as fn(&ClusterSnapshot) -> Option<f64>,
+        ),
+        (
+            "poll_interval_seconds",
+            "The cluster's spec.pollInterval (absent while it is suspended)",
+            |snapshot| snapshot.poll_interval,
+        ),
+    ] {
+        let mut family = encoder.encode_descriptor(
+            metric,
+            help,
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, snapshot) in sorted {
+            if let Some(seconds) = pick(snapshot) {
+                ConstGauge::new(seconds).encode(family.encode_family(*labels)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Per-SA series: `sa_up`, and bytes and packets by direction for IPsec SAs.
 fn encode_security_associations(
     encoder: &mut DescriptorEncoder,
@@ -526,6 +559,18 @@ pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
+/// The registry's text in `format`.
+pub fn encode_as(
+    registry: &Registry,
+    format: exposition::Format,
+) -> Result<String, std::fmt::Error> {
+    let text = encode(registry)?;
+    Ok(match format {
+        exposition::Format::OpenMetrics => text,
+        exposition::Format::Text004 => exposition::openmetrics_to_text_004(&text),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,6 +631,52 @@ mod tests {
         );
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
+    }
+
+    #[test]
+    fn the_poll_interval_is_exported_unless_the_cluster_is_suspended() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        metrics.record_poll_interval(&labels(), Some(Duration::from_secs(30)));
+        let text = encode(&registry).expect("encodes");
+        assert!(
+            text.contains(
+                r#"ontap_ipsec_poll_interval_seconds{namespace="ns",ontapcluster="prod"} 30"#
+            ),
+            "{text}"
+        );
+        metrics.record_poll_interval(&labels(), None);
+        let text = encode(&registry).expect("encodes");
+        assert!(
+            !text.contains("ontap_ipsec_poll_interval_seconds{"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_004_is_what_promtool_and_prometheus_parse_as_the_same_series() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, Arc::default());
+        metrics.record_success(&labels(), &objects());
+        metrics.observe_poll(&labels(), Duration::from_millis(120), "success");
+        let openmetrics = encode(&registry).expect("encodes");
+        let text = encode_as(&registry, exposition::Format::Text004).expect("encodes");
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE ontap_ipsec_polls_total counter\n"),
+            "{text}"
+        );
+        let samples = |body: &str| -> Vec<String> {
+            body.lines()
+                .filter(|line| !line.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&openmetrics), samples(&text));
     }
 
     #[test]
