@@ -23,8 +23,13 @@ fmt: ## format the code
 k8s-binaries: ## build (or reuse cached) kube-apiserver, kube-controller-manager, etcd, kubectl, helm
 	bash tests/k8s/build.sh
 
+.PHONY: promtool
+promtool: ## build (or reuse cached) promtool from the Prometheus Go module, for the alert and dashboard tests
+	bash tests/prometheus/build.sh
+
 test: ## all tests: starts the local control plane if it is not up, then cargo tests, interop, the demo and the control-plane start-up
 	@bash tests/k8s/cluster-up.sh >/dev/null
+	@bash tests/prometheus/build.sh >/dev/null
 	@status=0; \
 	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) test --lib --bins --tests --no-fail-fast -- --test-threads=$(TEST_THREADS) || status=1; \
 	bash tests/interop/run.sh || status=1; \

@@ -10,6 +10,7 @@ mod aggregation;
 mod helm;
 mod metrics_auth;
 mod mirror;
+mod monitoring;
 mod operator;
 mod rbac;
 mod release;
@@ -223,7 +224,10 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
                 "labels": {"release": "prometheus"},
                 "tlsConfig": {"serverName": "operator.example", "ca": {"secret": {"name": "metrics-ca", "key": "ca.crt"}}},
                 "bearerTokenSecret": {"name": "prometheus-token", "key": "token"},
+                "relabelings": [{"action": "replace", "targetLabel": "team", "replacement": "storage"}],
+                "metricRelabelings": [{"action": "drop", "sourceLabels": ["__name__"], "regex": "ontap_ipsec_sa_packets_total"}],
             },
+            "grafanaDashboard": {"enabled": true},
             "prometheusRule": {"enabled": true, "labels": {"release": "prometheus"}, "severity": "critical"},
         },
         "podDisruptionBudget": {"minAvailable": "50%"},
@@ -245,6 +249,7 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
         "PodDisruptionBudget",
         "ServiceMonitor",
         "PrometheusRule",
+        "ConfigMap",
         "Role",
         "RoleBinding",
     ] {
