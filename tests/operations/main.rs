@@ -13,5 +13,6 @@ mod leader_election;
 mod malformed;
 mod metrics;
 mod metrics_auth;
+mod monitoring;
 mod process;
 mod readiness;
