@@ -108,12 +108,14 @@ pub fn health_router(readiness: Arc<Readiness>) -> Router {
         .with_state(readiness)
 }
 
-/// Binds `addr` and serves `/healthz` and `/readyz` over plain HTTP in the background.
-pub async fn serve_health(
-    addr: SocketAddr,
-    readiness: Arc<Readiness>,
-) -> std::io::Result<SocketAddr> {
-    serve_plain(addr, health_router(readiness), "health").await
+/// Binds `addr` and serves `/healthz` and `/readyz` over plain HTTP in the background (on the
+/// current Tokio runtime).
+///
+/// # Errors
+///
+/// When `addr` cannot be bound.
+pub fn serve_health(addr: SocketAddr, readiness: Arc<Readiness>) -> std::io::Result<SocketAddr> {
+    serve_plain(addr, health_router(readiness), "health")
 }
 
 /// How `/metrics` is served.
@@ -149,15 +151,15 @@ pub async fn serve_metrics(
 ) -> Result<SocketAddr, ServeError> {
     let bind_error = |source| ServeError::Bind { addr, source };
     match serving {
-        MetricsServing::Plain => serve_plain(addr, metrics_router(registry, None), "metrics")
-            .await
-            .map_err(bind_error),
+        MetricsServing::Plain => {
+            serve_plain(addr, metrics_router(registry, None), "metrics").map_err(bind_error)
+        }
         MetricsServing::Secure {
             certificate,
             authorizer,
         } => {
             let config = tls::server_config(certificate).await?;
-            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let listener = crate::net::bind(addr).map_err(bind_error)?;
             let bound = listener.local_addr().map_err(bind_error)?;
             let app = metrics_router(registry, Some(authorizer));
             tokio::spawn(serve_tls(listener, TlsAcceptor::from(config), app));
@@ -166,12 +168,8 @@ pub async fn serve_metrics(
     }
 }
 
-async fn serve_plain(
-    addr: SocketAddr,
-    app: Router,
-    what: &'static str,
-) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
+fn serve_plain(addr: SocketAddr, app: Router, what: &'static str) -> std::io::Result<SocketAddr> {
+    let listener = crate::net::bind(addr)?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {

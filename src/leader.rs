@@ -9,7 +9,7 @@ use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Name of the Lease in the operator's namespace.
+/// Default name of the Lease in the operator's namespace (`--lease-name`).
 pub const LEASE_NAME: &str = "ontap-ipsec-operator";
 /// A standby takes over at most this long after the leader stopped renewing.
 pub const LEASE_DURATION_SECONDS: u64 = 15;
@@ -26,13 +26,14 @@ pub struct Candidacy {
 }
 
 impl Candidacy {
-    /// Starts competing for the Lease in `namespace` as `identity`.
+    /// Starts competing for the Lease `name` in `namespace` as `identity`.
     pub async fn start(
         client: Client,
         namespace: &str,
+        name: &str,
         identity: &str,
     ) -> Result<Self, LeaseManagerError> {
-        let manager = LeaseManagerBuilder::new(client, LEASE_NAME)
+        let manager = LeaseManagerBuilder::new(client, name)
             .with_namespace(namespace)
             .with_identity(identity)
             .with_duration(LEASE_DURATION_SECONDS)

@@ -5,6 +5,7 @@ pub mod crd;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod net;
 pub mod ontap;
 pub mod poll;
 pub mod sim;

@@ -49,7 +49,8 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Address for /metrics only: HTTPS with `--metrics-auth kubernetes`, else plain HTTP.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    /// `[::]` accepts IPv6 and IPv4 (IPv4 only where the kernel has no IPv6).
+    #[arg(long, env = "METRICS_ADDR", default_value = "[::]:8080")]
     metrics_addr: std::net::SocketAddr,
     /// Who may read /metrics: `none` (plain HTTP, anyone who reaches the port) or `kubernetes`
     /// (HTTPS; a bearer token the API server authenticates with a `TokenReview` and authorizes
@@ -60,8 +61,9 @@ struct RunArgs {
     /// /metrics; unset: a self-signed certificate generated at start.
     #[arg(long, env = "METRICS_CERT_DIR")]
     metrics_cert_dir: Option<PathBuf>,
-    /// Address for /healthz and /readyz, plain HTTP for the kubelet's probes.
-    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    /// Address for /healthz and /readyz, plain HTTP for the kubelet's probes; `[::]` as for
+    /// `--metrics-addr`.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "[::]:8081")]
     health_addr: std::net::SocketAddr,
     /// Elect a leader through a Lease so that only one replica polls and writes.
     #[arg(long, env = "LEADER_ELECT")]
@@ -69,6 +71,10 @@ struct RunArgs {
     /// Namespace of the Lease; defaults to `POD_NAMESPACE`, then the in-cluster namespace, then default.
     #[arg(long, env = "LEASE_NAMESPACE")]
     lease_namespace: Option<String>,
+    /// Name of the Lease; releases sharing a namespace need one each (the chart uses its
+    /// release's full name).
+    #[arg(long, env = "LEASE_NAME", default_value = ontap_ipsec_operator::leader::LEASE_NAME)]
+    lease_name: String,
     /// Seconds to wait at start for the CustomResourceDefinitions before exiting.
     #[arg(long, env = "CRD_WAIT_SECONDS", default_value_t = 60)]
     crd_wait_seconds: u64,
@@ -188,7 +194,6 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..RunOptions::with_metrics(args.namespace.clone(), writes, metrics)
     };
     let health = http::serve_health(args.health_addr, options.readiness.clone())
-        .await
         .with_context(|| format!("cannot listen on {}", args.health_addr))?;
     let serving = match args.metrics_auth {
         http::MetricsAuth::None if args.metrics_cert_dir.is_some() => {
@@ -218,12 +223,17 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     let identity = args
         .instance
         .unwrap_or_else(|| format!("ontap-ipsec-operator-{}", uuid::Uuid::new_v4()));
-    let mut candidacy = Candidacy::start(client.clone(), &lease_namespace, &identity)
-        .await
-        .context("cannot take part in leader election")?;
+    let mut candidacy = Candidacy::start(
+        client.clone(),
+        &lease_namespace,
+        &args.lease_name,
+        &identity,
+    )
+    .await
+    .context("cannot take part in leader election")?;
     // A healthy standby is ready: it is doing its job, which is to wait.
     options.readiness.set_ready();
-    tracing::info!(%identity, namespace = %lease_namespace, "waiting to become the leader");
+    tracing::info!(%identity, namespace = %lease_namespace, lease = %args.lease_name, "waiting to become the leader");
     tokio::select! {
         () = shutdown.clone() => {
             candidacy.release().await;
@@ -354,5 +364,34 @@ mod tests {
             usize::try_from(args.max_security_associations).ok(),
             Some(ontap_ipsec_operator::ontap::config::DEFAULT_MAX_SECURITY_ASSOCIATIONS)
         );
+    }
+
+    #[test]
+    fn endpoints_listen_on_ipv6_and_ipv4_by_default() {
+        let cli = Cli::parse_from(["ontap-ipsec-operator", "run"]);
+        let Command::Run(args) = cli.command else {
+            panic!("run parses as Run");
+        };
+        assert_eq!(
+            args.metrics_addr,
+            ontap_ipsec_operator::net::dual_stack(8080)
+        );
+        assert_eq!(
+            args.health_addr,
+            ontap_ipsec_operator::net::dual_stack(8081)
+        );
+    }
+
+    #[test]
+    fn the_lease_name_defaults_to_the_historic_name_and_can_be_set() {
+        let parse = |extra: &[&str]| {
+            let cli = Cli::parse_from(["ontap-ipsec-operator", "run"].iter().chain(extra));
+            let Command::Run(args) = cli.command else {
+                panic!("run parses as Run");
+            };
+            args.lease_name
+        };
+        assert_eq!(parse(&[]), "ontap-ipsec-operator");
+        assert_eq!(parse(&["--lease-name", "tenant-a"]), "tenant-a");
     }
 }

@@ -10,13 +10,14 @@ const OPERATOR: &str = env!("CARGO_BIN_EXE_ontap-ipsec-operator");
 /// A stopping operator lets in-flight polls finish; a few seconds is plenty here.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Variables the operator reads that must come from the test, not from the caller's shell.
-const CLEARED_ENV: [&str; 11] = [
+const CLEARED_ENV: [&str; 12] = [
     "METRICS_ADDR",
     "METRICS_AUTH",
     "METRICS_CERT_DIR",
     "HEALTH_ADDR",
     "LEADER_ELECT",
     "LEASE_NAMESPACE",
+    "LEASE_NAME",
     "WATCH_NAMESPACE",
     "MAX_CONCURRENT_POLLS",
     "LOG_FORMAT",
