@@ -14,6 +14,7 @@ mod monitoring;
 mod operator;
 mod rbac;
 mod release;
+mod releases;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,7 +35,6 @@ use support::wait;
 const PROPAGATION: Duration = Duration::from_secs(30);
 /// The start of the read-only guard's denial message (the chart's `readOnlyMessage`).
 const GUARD_MESSAGE: &str = "IpsecSecurityAssociation objects are read-only mirrors of ONTAP security associations: only the operator";
-const LEASE_NAME: &str = "ontap-ipsec-operator";
 const IPSEC_SECURITY_ASSOCIATIONS: &str = "ipsecsecurityassociations.ontap-ipsec.dev";
 const ONTAP_CLUSTERS: &str = "ontapclusters.ontap-ipsec.dev";
 /// The chart's CRD copy and its source.
@@ -271,8 +271,8 @@ async fn render_with_every_toggle_on_is_accepted_by_the_api_server() {
         args.contains(&format!("--namespace={}", namespace.name()).as_str()),
         "{args:?}"
     );
-    assert!(args.contains(&"--metrics-addr=0.0.0.0:9090"), "{args:?}");
-    assert!(args.contains(&"--health-addr=0.0.0.0:9091"), "{args:?}");
+    assert!(args.contains(&"--metrics-addr=[::]:9090"), "{args:?}");
+    assert!(args.contains(&"--health-addr=[::]:9091"), "{args:?}");
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     for probe in ["livenessProbe", "readinessProbe"] {
         assert_eq!(container[probe]["httpGet"]["port"], "health", "{probe}");
@@ -320,7 +320,9 @@ async fn leader_elected_operator_in_one_namespace_works_with_the_chart_rbac() {
     .await;
     mirror.wait_for_complete_mirror().await;
     let leases: Api<Lease> = Api::namespaced(mirror.release.client.clone(), mirror.release.ns());
-    let lease = leases.get(LEASE_NAME).await.expect("the Lease exists");
+    // Each release has its own Lease, named like its objects.
+    let lease_name = mirror.release.service_account();
+    let lease = leases.get(&lease_name).await.expect("the Lease exists");
     assert_eq!(
         lease.spec.and_then(|spec| spec.holder_identity).as_deref(),
         Some("replica-a")
@@ -354,7 +356,11 @@ async fn service_account_of_a_one_namespace_release_with_replicas_has_only_its_r
     let mut inside = expected_operator_rules();
     inside.extend(rbac::expected(&[
         ("leases.coordination.k8s.io", "", &["create"]),
-        ("leases.coordination.k8s.io", LEASE_NAME, &["get", "patch"]),
+        (
+            "leases.coordination.k8s.io",
+            &release.service_account(),
+            &["get", "patch"],
+        ),
     ]));
     let granted = settle(&inside, || {
         rbac::granted(&release.operator_user(), &baseline, &namespace)

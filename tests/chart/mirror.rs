@@ -120,6 +120,11 @@ impl Mirror {
         let kubeconfig = service_account_kubeconfig(&admin, &ns, &release.service_account()).await;
         let mut all_args = vec!["--namespace", ns.as_str()];
         all_args.extend_from_slice(args);
+        // The Lease the chart's Deployment names and its leader-election Role grants.
+        let lease_name = release.lease_name_arg();
+        if args.contains(&"--leader-elect") {
+            all_args.extend(lease_name.as_deref());
+        }
         let mut all_env = vec![("POD_NAMESPACE", ns.as_str())];
         all_env.extend_from_slice(env);
         let operator = OperatorProcess::start(kubeconfig.path(), &all_args, &all_env);

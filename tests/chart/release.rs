@@ -95,6 +95,19 @@ impl Release {
         format!("{}-{CHART_NAME}", self.name)
     }
 
+    /// The `--lease-name=...` argument of the release's Deployment, if it elects a leader.
+    pub fn lease_name_arg(&self) -> Option<String> {
+        helm::documents(&self.manifest)
+            .into_iter()
+            .find(|document| document["kind"] == "Deployment")?["spec"]["template"]["spec"]
+            ["containers"][0]["args"]
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .find(|arg| arg.starts_with("--lease-name="))
+            .map(str::to_owned)
+    }
+
     /// The user name RBAC and the admission policy see for the operator.
     pub fn operator_user(&self) -> String {
         k8s::service_account_user(self.ns(), &self.service_account())

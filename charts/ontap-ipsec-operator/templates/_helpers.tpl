@@ -60,9 +60,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
 {{- end }}
 
-{{/* The Lease that kube-lease-manager takes (src/leader.rs LEASE_NAME). */}}
+{{/*
+The Lease that kube-lease-manager takes (`--lease-name`): one per release, so releases sharing a
+namespace never take each other's.
+*/}}
 {{- define "ontap-ipsec-operator.leaseName" -}}
-ontap-ipsec-operator
+{{- include "ontap-ipsec-operator.fullname" . }}
 {{- end }}
 
 {{/*
