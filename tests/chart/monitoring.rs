@@ -16,6 +16,8 @@ use crate::{MONITORING_API_VERSION, TROUBLESHOOTING};
 pub const PROMTOOL: &str = "target/prometheus/bin/promtool";
 /// The alerts' unit tests; they name `rules.yaml`, which [`rendered_rules`] writes next to them.
 const ALERT_TESTS: &str = "tests/prometheus/alerts.test.yaml";
+/// Where the metrics, their labels and example queries are documented.
+const METRICS_DOCS: &str = "docs/metrics.md";
 /// The dashboard the chart ships.
 pub const DASHBOARD: &str = "charts/ontap-ipsec-operator/dashboards/ontap-ipsec-operator.json";
 
@@ -154,6 +156,30 @@ fn alert_values_reach_the_rendered_rules_and_still_pass_promtool_check() {
         "promtool check rules: {}",
         text(&output)
     );
+}
+
+#[test]
+fn promql_examples_in_the_metrics_docs_parse() {
+    let docs = std::fs::read_to_string(k8s::repo_root().join(METRICS_DOCS)).expect("docs readable");
+    let examples: Vec<&str> = docs
+        .split("```promql\n")
+        .skip(1)
+        .map(|block| block.split("```").next().expect("a closed block"))
+        .collect();
+    assert!(examples.len() >= 5, "{examples:?}");
+    let rules: Vec<Value> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, expr)| json!({"record": format!("docs:example{i}"), "expr": expr}))
+        .collect();
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    write_rules(
+        directory.path(),
+        &json!({"groups": [{"name": "docs", "rules": rules}]}),
+    );
+    let rules_file = directory.path().join("rules.yaml");
+    let output = promtool(&["check", "rules", rules_file.to_str().expect("UTF-8 path")]);
+    assert!(output.status.success(), "{METRICS_DOCS}: {}", text(&output));
 }
 
 /// GitHub's anchor of a Markdown heading: lower case, spaces to `-`, punctuation dropped.

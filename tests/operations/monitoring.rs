@@ -240,6 +240,19 @@ async fn dashboard_and_alert_queries_return_data_from_a_live_scrape_that_promtoo
         output_text(&output)
     );
 
+    // docs/metrics.md lists every family the operator exports.
+    let docs = std::fs::read_to_string(k8s::repo_root().join("docs/metrics.md")).expect("docs");
+    for family in first
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+    {
+        let name = family.split(' ').next().expect("a name");
+        assert!(
+            docs.contains(&format!("`{name}")),
+            "docs/metrics.md does not list {name}"
+        );
+    }
+
     let before = polls(&first);
     harness.refresh(CLUSTER).await;
     wait::until(WAIT, "a second poll", || async {
