@@ -1,7 +1,7 @@
-//! The chart's PrometheusRule through promtool (Prometheus's own rule checker and PromQL engine,
-//! built by tests/prometheus/build.sh), its runbook links, and the Grafana dashboard's ConfigMap
-//! and structure. The dashboard's and alerts' PromQL against a live scrape is checked in
-//! tests/operations/monitoring.rs.
+//! The chart's `PrometheusRule` through promtool (Prometheus's own rule checker and `PromQL`
+//! engine, built by tests/prometheus/build.sh), its runbook links, and the Grafana dashboard's
+//! `ConfigMap` and structure. The dashboard's and alerts' `PromQL` against a live scrape is checked
+//! in tests/operations/monitoring.rs.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -38,7 +38,7 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// The rule groups of the PrometheusRule the chart renders with `values` merged over
+/// The rule groups of the `PrometheusRule` the chart renders with `values` merged over
 /// `metrics.prometheusRule.enabled: true`, as a Prometheus rule file. The release is
 /// `ontap-ipsec-operator` in `ontap-system`, as alerts.test.yaml expects.
 fn rendered_rules(values: Value) -> Value {
@@ -112,7 +112,7 @@ fn chart_alerts_pass_promtool_check_and_their_unit_tests_firing_and_quiet() {
                 .is_some_and(|a| !a.is_empty())
         };
         assert!(
-            checks.iter().filter(of_alert).any(|check| fires(check)),
+            checks.iter().filter(of_alert).any(&fires),
             "{name} never fires in {ALERT_TESTS}"
         );
         assert!(

@@ -1,7 +1,7 @@
 //! The monitoring the chart ships, against a live scrape of the operator polling `ontap-sim`:
-//! `/metrics` in the text format 0.0.4 passes `promtool check metrics`; every PromQL expression of
+//! `/metrics` in the text format 0.0.4 passes `promtool check metrics`; every `PromQL` expression of
 //! the Grafana dashboard parses and returns data, and every alert's expression evaluates, in
-//! promtool's PromQL engine over two real scrapes (`promtool test rules` with the scraped samples
+//! promtool's `PromQL` engine over two real scrapes (`promtool test rules` with the scraped samples
 //! as input series).
 
 use std::collections::BTreeMap;
@@ -72,7 +72,7 @@ async fn scrape(operator: &OperatorProcess, accept: Option<&str>) -> (String, St
     (content_type, response.text().await.expect("a body"))
 }
 
-/// Samples of a text-format scrape: series (as written, a valid PromQL selector) to value.
+/// Samples of a text-format scrape: series (as written, a valid `PromQL` selector) to value.
 fn samples(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
@@ -119,7 +119,7 @@ fn substitute(expr: &str) -> String {
         .replace("$SVM", ".*")
 }
 
-/// Every PromQL expression of the dashboard (panel targets and query variables), named.
+/// Every `PromQL` expression of the dashboard (panel targets and query variables), named.
 fn dashboard_expressions() -> Vec<(String, String)> {
     let dashboard: Value = serde_json::from_str(
         &std::fs::read_to_string(k8s::repo_root().join(DASHBOARD)).expect("dashboard readable"),
@@ -135,10 +135,9 @@ fn dashboard_expressions() -> Vec<(String, String)> {
         }
         // label_values(SELECTOR, label): the selector must select something.
         let query = variable["definition"].as_str().expect("a definition");
-        let inner = query
+        let (inner, _) = query
             .strip_prefix("label_values(")
             .and_then(|rest| rest.rsplit_once(','))
-            .map(|(selector, _)| selector)
             .unwrap_or_else(|| panic!("variable query {query} is not label_values(...)"));
         expressions.push((format!("variable {}", variable["name"]), inner.to_owned()));
     }
@@ -159,7 +158,7 @@ fn dashboard_expressions() -> Vec<(String, String)> {
     expressions
 }
 
-/// The alert expressions of the chart's PrometheusRule, rendered with its defaults.
+/// The alert expressions of the chart's `PrometheusRule`, rendered with its defaults.
 fn alert_expressions() -> Vec<(String, String)> {
     let output = Command::new(k8s::repo_root().join(HELM))
         .args([
