@@ -128,7 +128,7 @@ fn scraping_follows_metrics_auth() {
             .expect("a Deployment");
         let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
         assert!(args.contains(&format!("--metrics-auth={auth}")), "{args}");
-        assert!(args.contains("--health-addr=0.0.0.0:8081"), "{args}");
+        assert!(args.contains("--health-addr=[::]:8081"), "{args}");
         let endpoint = &documents
             .iter()
             .find(|document| document["kind"] == "ServiceMonitor")

@@ -1,15 +1,16 @@
-//! The chart in the clusters users have: OpenShift's security context, the values users extend it
-//! with, IPv6 listening addresses, and several releases in one cluster, rendered and installed
-//! for real with `helm install`.
+//! The chart in the clusters users have: the security context `OpenShift` needs, the values
+//! users extend it with, IPv6 listening addresses, and several releases in one cluster, rendered
+//! and installed for real with `helm install`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::json;
 
 use crate::helm::{self, HELM, Render, apply, documents};
 use crate::release::unique_release;
-use crate::support::k8s::{self, TestNamespace};
+use crate::support::k8s::{self, FreshApiServer};
 use crate::{restricted_namespace, stderr};
 
 const CRD_NAMES: [&str; 2] = [
@@ -17,6 +18,7 @@ const CRD_NAMES: [&str; 2] = [
     "ipsecsecurityassociations.ontap-ipsec.dev",
 ];
 const CHART_NAME: &str = "ontap-ipsec-operator";
+const KUBECTL: &str = "target/k8s/bin/kubectl";
 
 /// The rendered Deployment.
 fn deployment_of(manifest: &str) -> serde_json::Value {
@@ -278,66 +280,74 @@ fn two_releases_in_one_namespace_render_side_by_side_without_sharing_an_object()
     assert_eq!(second_granted, second_lease);
 }
 
-/// Runs helm as the admin against the control plane (as `kubectl` does in the tests).
-fn helm_admin(args: &[&str]) -> Output {
-    let mut command = Command::new(k8s::repo_root().join(HELM));
-    if std::env::var_os("KUBECONFIG").is_none_or(|value| value.is_empty()) {
-        command.env("KUBECONFIG", k8s::default_admin_kubeconfig_path());
-    }
-    command
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {HELM}: {error}"))
+/// One cluster of its own for the `helm install`s: a second API server over the shared etcd with
+/// a prefix of its own, so no other test's release or CRD change is seen, and none is made.
+struct Cluster {
+    server: FreshApiServer,
 }
 
-/// `helm install` of the chart as `release` into `namespace` with `values` and `extra` flags.
-fn install(release: &str, namespace: &str, values: &serde_json::Value, extra: &[&str]) -> Output {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let file = directory.path().join("values.json");
-    std::fs::write(&file, values.to_string()).expect("the values file is written");
-    let chart = helm::chart_path();
-    let mut args = vec![
-        "install",
-        release,
-        chart.to_str().expect("UTF-8 path"),
-        "--namespace",
-        namespace,
-        "--values",
-        file.to_str().expect("UTF-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    helm_admin(&args)
-}
-
-fn uninstall(release: &str, namespace: &str) {
-    let output = helm_admin(&["uninstall", release, "--namespace", namespace, "--wait"]);
-    if !output.status.success() {
-        eprintln!("uninstalling {release}: {}", stderr(&output));
-    }
-}
-
-/// Removes Helm's release annotations from the shared CRDs, so they belong to no release again
-/// (other test targets apply them with kubectl).
-fn disown_crds() {
-    let mut args = vec!["annotate", "crd"];
-    args.extend(CRD_NAMES);
-    args.extend([
-        "meta.helm.sh/release-name-",
-        "meta.helm.sh/release-namespace-",
-    ]);
-    let output = k8s::kubectl(args);
-    assert!(output.status.success(), "{}", stderr(&output));
-}
-
-/// Uninstalls the releases and disowns the CRDs however the test ends.
-struct Installed(Vec<(String, String)>);
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        for (release, namespace) in self.0.drain(..).rev() {
-            uninstall(&release, &namespace);
+impl Cluster {
+    async fn start() -> Self {
+        Self {
+            server: FreshApiServer::start().await,
         }
-        disown_crds();
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Output {
+        Command::new(program)
+            .env("KUBECONFIG", self.server.kubeconfig.path())
+            .args(args)
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()))
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.run(&k8s::repo_root().join(KUBECTL), args)
+    }
+
+    fn helm(&self, args: &[&str]) -> Output {
+        self.run(&k8s::repo_root().join(HELM), args)
+    }
+
+    fn create_namespace(&self, name: &str) {
+        let output = self.kubectl(&["create", "namespace", name]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+
+    /// `helm install` of the chart as `release` into `namespace` with `values`.
+    fn install(&self, release: &str, namespace: &str, values: &serde_json::Value) -> Output {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let file = directory.path().join("values.json");
+        std::fs::write(&file, values.to_string()).expect("the values file is written");
+        let chart = helm::chart_path();
+        self.helm(&[
+            "install",
+            release,
+            chart.to_str().expect("UTF-8 path"),
+            "--namespace",
+            namespace,
+            "--values",
+            file.to_str().expect("UTF-8 path"),
+        ])
+    }
+
+    /// The `--lease-name` of a release's Deployment.
+    fn lease_name(&self, namespace: &str, release: &str) -> String {
+        let output = self.kubectl(&[
+            "-n",
+            namespace,
+            "get",
+            "deployment",
+            &format!("{release}-{CHART_NAME}"),
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].args}",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let args: Vec<String> =
+            serde_json::from_slice(&output.stdout).expect("args are a JSON list");
+        args.into_iter()
+            .find_map(|arg| arg.strip_prefix("--lease-name=").map(str::to_owned))
+            .expect("--lease-name")
     }
 }
 
@@ -355,36 +365,28 @@ fn assert_refused(output: &Output, expected: &[&str]) {
 
 #[tokio::test]
 async fn second_release_installs_with_crds_disabled_and_overlapping_releases_are_refused() {
-    k8s::apply_crds();
-    // A crashed earlier run may have left the CRDs annotated for a release that is gone.
-    disown_crds();
-    let client = k8s::client().await;
-    let operators = TestNamespace::create(&client, "chart-releases").await;
-    let tenant = TestNamespace::create(&client, "chart-releases-tenant").await;
-    let other = TestNamespace::create(&client, "chart-releases-other").await;
-    let (ops, tenant_ns) = (operators.name().to_owned(), tenant.name().to_owned());
-    let first = unique_release();
-    let second = unique_release();
-    let mut installed = Installed(Vec::new());
+    let cluster = Cluster::start().await;
+    let (ops, tenant, other) = ("operators", "tenant", "other");
+    for namespace in [ops, tenant, other] {
+        cluster.create_namespace(namespace);
+    }
+    let (first, second) = ("team-a", "team-b");
 
-    // The first release owns the CRDs. They already exist here, applied by kubectl for the other
-    // tests, so it adopts them as a user would adopt CRDs installed by hand.
-    let output = install(
-        &first,
-        &ops,
+    // The first release installs the CRDs and owns them.
+    let output = cluster.install(
+        first,
+        ops,
         &json!({"replicaCount": 2, "watchNamespace": ops}),
-        &["--take-ownership"],
     );
     assert!(
         output.status.success(),
         "first release: {}",
         stderr(&output)
     );
-    installed.0.push((first.clone(), ops.clone()));
 
     // The second, with the default crds.enabled=true, is refused with a message naming the way out.
-    let second_values = json!({"replicaCount": 2, "watchNamespace": tenant_ns});
-    let output = install(&second, &ops, &second_values, &[]);
+    let second_values = json!({"replicaCount": 2, "watchNamespace": tenant});
+    let output = cluster.install(second, ops, &second_values);
     assert_refused(
         &output,
         &[
@@ -394,85 +396,64 @@ async fn second_release_installs_with_crds_disabled_and_overlapping_releases_are
     );
     let mut without_crds = second_values.clone();
     without_crds["crds"] = json!({"enabled": false});
-    let output = install(&second, &ops, &without_crds, &[]);
+    let output = cluster.install(second, ops, &without_crds);
     assert!(
         output.status.success(),
         "second release: {}",
         stderr(&output)
     );
-    installed.0.push((second.clone(), ops.clone()));
 
     // Both run side by side in one namespace, each with its own Lease.
-    let leases: BTreeSet<String> = [&first, &second]
-        .iter()
-        .map(|release| {
-            let output = k8s::kubectl([
-                "-n",
-                &ops,
-                "get",
-                "deployment",
-                &format!("{release}-{CHART_NAME}"),
-                "-o",
-                "jsonpath={.spec.template.spec.containers[0].args}",
-            ]);
-            assert!(output.status.success(), "{}", stderr(&output));
-            let args: Vec<String> =
-                serde_json::from_slice(&output.stdout).expect("args are a JSON list");
-            args.into_iter()
-                .find_map(|arg| arg.strip_prefix("--lease-name=").map(str::to_owned))
-                .expect("--lease-name")
-        })
-        .collect();
     assert_eq!(
-        leases,
-        BTreeSet::from([
-            format!("{first}-{CHART_NAME}"),
-            format!("{second}-{CHART_NAME}")
-        ])
+        cluster.lease_name(ops, first),
+        format!("{first}-{CHART_NAME}")
+    );
+    assert_eq!(
+        cluster.lease_name(ops, second),
+        format!("{second}-{CHART_NAME}")
     );
 
     // A release watching every namespace next to them, or a second one for a watched namespace,
     // is refused before anything is created.
-    let output = install(
-        &unique_release(),
-        other.name(),
-        &json!({"crds": {"enabled": false}}),
-        &[],
-    );
+    let output = cluster.install("everywhere", other, &json!({"crds": {"enabled": false}}));
     assert_refused(
         &output,
         &[
-            "already mirrors namespace",
-            "this release would mirror every namespace",
+            &format!("Release {first} in namespace {ops}"),
+            &format!("already mirrors namespace {ops}"),
+            "this release would mirror every namespace too",
         ],
     );
-    let output = install(
-        &unique_release(),
-        other.name(),
-        &json!({"crds": {"enabled": false}, "watchNamespace": tenant_ns}),
-        &[],
+    let output = cluster.install(
+        "tenant-again",
+        other,
+        &json!({"crds": {"enabled": false}, "watchNamespace": tenant}),
     );
     assert_refused(
         &output,
         &[
             &format!("Release {second} in namespace {ops}"),
-            &format!("already mirrors namespace {tenant_ns}"),
+            &format!("already mirrors namespace {tenant}"),
         ],
     );
+    let output = cluster.helm(&["list", "--all-namespaces", "--short"]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([first, second]),
+        "refused releases leave nothing behind"
+    );
 
-    // Uninstalling the owner keeps the CRDs (and every object of them).
-    uninstall(&first, &ops);
-    installed.0.retain(|(release, _)| *release != first);
+    // Uninstalling the owner keeps the CRDs (and every object of them) for the other release.
+    let output = cluster.helm(&["uninstall", first, "--namespace", ops]);
+    assert!(output.status.success(), "{}", stderr(&output));
     for crd in CRD_NAMES {
-        let output = k8s::kubectl(["get", "crd", crd]);
+        let output = cluster.kubectl(&["get", "crd", crd]);
         assert!(
             output.status.success(),
             "{crd} was deleted: {}",
             stderr(&output)
         );
     }
-    drop(installed);
-    operators.cleanup().await;
-    tenant.cleanup().await;
-    other.cleanup().await;
 }
