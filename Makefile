@@ -35,7 +35,12 @@ test: ## all tests: starts the local control plane if it is not up, then cargo t
 	bash tests/interop/run.sh || status=1; \
 	bash tests/demo/run.sh || status=1; \
 	bash tests/k8s/start-test.sh || status=1; \
+	bash tests/image/run.sh || status=1; \
 	exit $$status
+
+.PHONY: image
+image: ## OCI archive target/image/ontap-ipsec-operator.oci.tar (buildah, no engine, nothing pulled) and its SBOM
+	@bash scripts/image.sh
 
 cluster-up: ## start the local control plane (idempotent); prints the admin kubeconfig path
 	@bash tests/k8s/cluster-up.sh
