@@ -45,6 +45,28 @@ fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> Output {
         .expect("kubectl runs")
 }
 
+/// Waits until the mirrors' CRD is older than the garbage collector's discovery period
+/// (30 s, with a margin), so that it tracks owner references of mirrors.
+async fn wait_until_the_garbage_collector_knows_the_mirrors() {
+    const DISCOVERY_PERIOD_WITH_MARGIN: i64 = 45;
+    let created = k8s::kubectl([
+        "get",
+        "crd",
+        "ipsecsecurityassociations.ontap-ipsec.dev",
+        "-o",
+        "jsonpath={.metadata.creationTimestamp}",
+    ]);
+    succeeded(&created, "reading the CRD's creation time");
+    let created: jiff::Timestamp = String::from_utf8_lossy(&created.stdout)
+        .trim()
+        .parse()
+        .expect("an RFC 3339 time");
+    let age = jiff::Timestamp::now().as_second() - created.as_second();
+    if let Ok(wait) = u64::try_from(DISCOVERY_PERIOD_WITH_MARGIN - age) {
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    }
+}
+
 fn kubectl_as_admin(args: &[&str]) -> Output {
     k8s::kubectl(AS_ADMIN.iter().chain(args))
 }
@@ -419,6 +441,9 @@ async fn guard_lets_only_the_operator_add_finalizers_and_only_the_garbage_collec
         "--cascade=orphan",
         "--timeout=60s",
     ];
+    // The garbage collector learns of a new CRD at its next discovery, every 30 s: orphaning
+    // before that finds no dependents, and the mirror is collected later as a dangling one.
+    wait_until_the_garbage_collector_knows_the_mirrors().await;
     admin(&orphan, "orphaning the mirror");
     let owners = k8s::kubectl([
         "-n",

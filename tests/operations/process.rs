@@ -15,12 +15,16 @@ pub struct OperatorProcess {
     pub log: std::path::PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+/// Two distinct free ports: both listeners are held until both ports are known.
+fn free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let (first, second) = (bind(), bind());
+    let port = |listener: &TcpListener| listener.local_addr().expect("an address").port();
+    (port(&first), port(&second))
 }
+
+/// Starts tried before giving up when another process takes a chosen port first.
+const START_ATTEMPTS: u32 = 3;
 
 impl OperatorProcess {
     /// Starts `ontap-ipsec-operator run` for `namespace`, optionally with leader election.
@@ -44,8 +48,27 @@ impl OperatorProcess {
         kubeconfig: &std::path::Path,
         extra: &[&str],
     ) -> Self {
-        let metrics_port = free_port();
-        let health_port = free_port();
+        for attempt in 1..=START_ATTEMPTS {
+            let started = Self::spawn(namespace, identity, kubeconfig, extra);
+            // A port chosen free can be taken by another process before the operator binds
+            // it; the operator then exits at once, saying so. Choose again.
+            std::thread::sleep(Duration::from_millis(500));
+            let lost_port = std::fs::read_to_string(&started.log)
+                .is_ok_and(|log| log.contains("Address already in use"));
+            if !lost_port || attempt == START_ATTEMPTS {
+                return started;
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn spawn(
+        namespace: &str,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
+        let (metrics_port, health_port) = free_ports();
         let log_dir = k8s::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log = log_dir.join(format!("{namespace}-{identity}.log"));
