@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use ontap_ipsec_operator::controller::apply::WriteCounter;
 use ontap_ipsec_operator::controller::{self, RunOptions};
 use ontap_ipsec_operator::http;
 use ontap_ipsec_operator::leader::Candidacy;
 use ontap_ipsec_operator::metrics::Metrics;
+use ontap_ipsec_operator::metrics::WriteCounter;
 use ontap_ipsec_operator::poll;
 use ontap_ipsec_operator::telemetry::{self, LogFormat};
 use prometheus_client::registry::Registry;

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric as _, LabelSetEncoder,
+};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -16,22 +18,31 @@ use prometheus_client::registry::Registry;
 
 pub mod exposition;
 mod process;
+mod writes;
 
-use crate::controller::apply::WriteCounter;
-use crate::controller::plan::DesiredObject;
+pub use writes::WriteCounter;
+
+use crate::crd::ClusterId;
 use crate::ontap::health::Health;
 use crate::ontap::model::ClusterVersion;
-use crate::ontap::{ClusterIdentity, SecurityAssociationType};
+use crate::ontap::{ClusterIdentity, SecurityAssociation, SecurityAssociationType};
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "ontap_ipsec";
 
 /// Identifies one OntapCluster in labels. The label is `ontapcluster`, not `cluster`: multi-cluster
 /// Prometheus setups (Thanos, Mimir) use `cluster` for the Kubernetes cluster.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ClusterLabels {
-    pub namespace: String,
-    pub ontapcluster: String,
+impl EncodeLabelSet for ClusterId {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), std::fmt::Error> {
+        cluster_labels(self).encode(encoder)
+    }
+}
+
+fn cluster_labels(cluster: &ClusterId) -> [(&'static str, &str); 2] {
+    [
+        ("namespace", cluster.namespace.as_str()),
+        ("ontapcluster", cluster.name.as_str()),
+    ]
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,7 +53,7 @@ struct ErrorLabels {
 /// Every metric the operator exports.
 #[derive(Debug)]
 pub struct Metrics {
-    poll_duration: Family<ClusterLabels, Histogram>,
+    poll_duration: Family<ClusterId, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     snapshots: Arc<Snapshots>,
 }
@@ -79,7 +90,7 @@ impl Metrics {
     }
 
     /// A poll ended: `outcome` is `success` or a failure's metric label.
-    pub fn observe_poll(&self, cluster: &ClusterLabels, duration: Duration, outcome: &str) {
+    pub fn observe_poll(&self, cluster: &ClusterId, duration: Duration, outcome: &str) {
         self.poll_duration
             .get_or_create(cluster)
             .observe(duration.as_secs_f64());
@@ -89,7 +100,7 @@ impl Metrics {
     }
 
     /// One HTTP exchange with ONTAP; `None` when no response came.
-    pub fn observe_ontap_response(&self, cluster: &ClusterLabels, status: Option<u16>) {
+    pub fn observe_ontap_response(&self, cluster: &ClusterId, status: Option<u16>) {
         let status = status.map_or_else(|| "error".to_owned(), |code| code.to_string());
         let mut clusters = self.snapshots.lock();
         let snapshot = clusters.entry(cluster.clone()).or_default();
@@ -106,8 +117,12 @@ impl Metrics {
 
     /// A complete poll: the cluster is reachable and these are its SAs now. SAs that are gone
     /// lose their series here.
-    pub fn record_success(&self, cluster: &ClusterLabels, objects: &[DesiredObject]) {
-        let samples = objects.iter().map(SaSample::from_desired).collect();
+    pub fn record_success<'a>(
+        &self,
+        cluster: &ClusterId,
+        observations: impl IntoIterator<Item = SaObservation<'a>>,
+    ) {
+        let samples = observations.into_iter().map(SaSample::of).collect();
         let mut clusters = self.snapshots.lock();
         let snapshot = clusters.entry(cluster.clone()).or_default();
         snapshot.reachable = true;
@@ -117,7 +132,7 @@ impl Metrics {
 
     /// A failed poll: unreachable; once stale, per-SA series are dropped, since their state is
     /// no longer known.
-    pub fn record_failure(&self, cluster: &ClusterLabels, stale: bool) {
+    pub fn record_failure(&self, cluster: &ClusterId, stale: bool) {
         let mut clusters = self.snapshots.lock();
         let snapshot = clusters.entry(cluster.clone()).or_default();
         snapshot.reachable = false;
@@ -127,7 +142,7 @@ impl Metrics {
     }
 
     /// What ONTAP said about itself, for `cluster_info`.
-    pub fn record_identity(&self, cluster: &ClusterLabels, identity: &ClusterIdentity) {
+    pub fn record_identity(&self, cluster: &ClusterId, identity: &ClusterIdentity) {
         let text = |value: Option<&str>| bounded_label(value.unwrap_or_default());
         let info = ClusterInfo {
             name: text(identity.name.as_deref()),
@@ -145,7 +160,7 @@ impl Metrics {
     }
 
     /// Whether the cluster's spec turns TLS verification off or allows plain HTTP.
-    pub fn record_transport(&self, cluster: &ClusterLabels, insecure: bool) {
+    pub fn record_transport(&self, cluster: &ClusterId, insecure: bool) {
         let mut clusters = self.snapshots.lock();
         clusters
             .entry(cluster.clone())
@@ -154,14 +169,14 @@ impl Metrics {
     }
 
     /// The cluster's `spec.pollInterval`; `None` while it is suspended (no poll is due).
-    pub fn record_poll_interval(&self, cluster: &ClusterLabels, interval: Option<Duration>) {
+    pub fn record_poll_interval(&self, cluster: &ClusterId, interval: Option<Duration>) {
         let mut clusters = self.snapshots.lock();
         clusters.entry(cluster.clone()).or_default().poll_interval =
             interval.map(|interval| interval.as_secs_f64());
     }
 
     /// The OntapCluster is gone: every series about it goes too.
-    pub fn forget(&self, cluster: &ClusterLabels) {
+    pub fn forget(&self, cluster: &ClusterId) {
         self.snapshots.lock().remove(cluster);
         self.poll_duration.remove(cluster);
     }
@@ -170,12 +185,12 @@ impl Metrics {
 /// The latest observations per cluster, encoded on each scrape.
 #[derive(Debug)]
 struct Snapshots {
-    clusters: Mutex<HashMap<ClusterLabels, ClusterSnapshot>>,
+    clusters: Mutex<HashMap<ClusterId, ClusterSnapshot>>,
     writes: Arc<WriteCounter>,
 }
 
 impl Snapshots {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterLabels, ClusterSnapshot>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterId, ClusterSnapshot>> {
         self.clusters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -220,6 +235,16 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const REVISION: &str = env!("ONTAP_IPSEC_REVISION");
 const RUSTC: &str = env!("ONTAP_IPSEC_RUSTC");
 
+/// One mirrored SA as a poll found it: what its series are made of.
+#[derive(Debug, Clone, Copy)]
+pub struct SaObservation<'a> {
+    /// Name of the mirroring object.
+    pub name: &'a str,
+    pub record: &'a SecurityAssociation,
+    /// The SA's `Ready` verdict.
+    pub ready: Health,
+}
+
 #[derive(Debug, Clone)]
 struct SaSample {
     name: String,
@@ -235,31 +260,31 @@ struct SaSample {
 }
 
 impl SaSample {
-    fn from_desired(desired: &DesiredObject) -> Self {
-        let record = &desired.record;
+    fn of(observation: SaObservation<'_>) -> Self {
+        let record = observation.record;
         let text = |value: Option<&str>| bounded_label(value.unwrap_or_default());
         let direction = |direction: Option<&crate::ontap::model::TrafficDirection>| {
             direction.and_then(|d| Some((d.bytes?, d.packets.unwrap_or(0))))
         };
         let ipsec = record.ipsec.as_ref();
         Self {
-            name: desired.name.clone(),
+            name: observation.name.to_owned(),
             sa_type: text(record.sa_type.as_ref().map(SecurityAssociationType::as_str)),
             node: text(record.node.as_ref().and_then(|n| n.name.as_deref())),
             svm: text(record.svm.as_ref().and_then(|s| s.name.as_deref())),
             policy: text(record.policy_name.as_deref()),
             remote_address: text(record.remote_address.as_deref()),
-            up: desired.ready.status == Health::True,
-            ready: desired.ready.status,
+            up: observation.ready == Health::True,
+            ready: observation.ready,
             inbound: direction(ipsec.and_then(|i| i.inbound.as_ref())),
             outbound: direction(ipsec.and_then(|i| i.outbound.as_ref())),
         }
     }
 
-    fn labels<'a>(&'a self, cluster: &'a ClusterLabels) -> [(&'static str, &'a str); 8] {
+    fn labels<'a>(&'a self, cluster: &'a ClusterId) -> [(&'static str, &'a str); 8] {
         [
             ("namespace", &cluster.namespace),
-            ("ontapcluster", &cluster.ontapcluster),
+            ("ontapcluster", &cluster.name),
             ("name", &self.name),
             ("type", &self.sa_type),
             ("node", &self.node),
@@ -273,10 +298,8 @@ impl SaSample {
 impl Collector for Snapshots {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let clusters = self.lock();
-        let mut sorted: Vec<(&ClusterLabels, &ClusterSnapshot)> = clusters.iter().collect();
-        sorted.sort_by(|a, b| {
-            (&a.0.namespace, &a.0.ontapcluster).cmp(&(&b.0.namespace, &b.0.ontapcluster))
-        });
+        let mut sorted: Vec<(&ClusterId, &ClusterSnapshot)> = clusters.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
 
         for (metric, help, label, pick_polls) in [
             (
@@ -307,7 +330,7 @@ impl Collector for Snapshots {
                 for (value, count) in counts {
                     let set = [
                         ("namespace", labels.namespace.as_str()),
-                        ("ontapcluster", labels.ontapcluster.as_str()),
+                        ("ontapcluster", labels.name.as_str()),
                         (label, value.as_str()),
                     ];
                     ConstCounter::new(*count).encode(family.encode_family(&set)?)?;
@@ -348,7 +371,7 @@ impl Collector for Snapshots {
             for ((sa_type, ready), count) in counts {
                 let set = [
                     ("namespace", labels.namespace.as_str()),
-                    ("ontapcluster", labels.ontapcluster.as_str()),
+                    ("ontapcluster", labels.name.as_str()),
                     ("type", sa_type),
                     ("ready", ready),
                 ];
@@ -406,7 +429,7 @@ impl Snapshots {
 /// cluster are, rather than what they do.
 fn encode_identity(
     encoder: &mut DescriptorEncoder,
-    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+    sorted: &[(&ClusterId, &ClusterSnapshot)],
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(
         "build_info",
@@ -432,7 +455,7 @@ fn encode_identity(
         if let Some(info) = &snapshot.info {
             let set = [
                 ("namespace", labels.namespace.as_str()),
-                ("ontapcluster", labels.ontapcluster.as_str()),
+                ("ontapcluster", labels.name.as_str()),
                 ("ontap_cluster_name", info.name.as_str()),
                 ("ontap_cluster_uuid", info.uuid.as_str()),
                 ("version", info.version.as_str()),
@@ -460,7 +483,7 @@ fn encode_identity(
 /// polled and how often it should be, for staleness alerts that hold across missing SA series.
 fn encode_schedule(
     encoder: &mut DescriptorEncoder,
-    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+    sorted: &[(&ClusterId, &ClusterSnapshot)],
 ) -> Result<(), std::fmt::Error> {
     for (metric, help, pick) in [
         (
@@ -492,7 +515,7 @@ fn encode_schedule(
 /// Per-SA series: `sa_up`, and bytes and packets by direction for IPsec SAs.
 fn encode_security_associations(
     encoder: &mut DescriptorEncoder,
-    sorted: &[(&ClusterLabels, &ClusterSnapshot)],
+    sorted: &[(&ClusterId, &ClusterSnapshot)],
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(
         "sa_up",
@@ -574,36 +597,36 @@ pub fn encode_as(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::plan::{Owner, StatusPolicy, plan};
 
-    fn objects() -> Vec<DesiredObject> {
-        let records: Vec<crate::ontap::SecurityAssociation> =
-            serde_json::from_value(serde_json::json!([
-                {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
-                 "ike": {"state": "established"}},
-                {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
-                 "ipsec": {"state": "deleted", "inbound": {"bytes": 5, "packets": 1},
-                           "outbound": {"bytes": 7, "packets": 2}}}
-            ]))
-            .expect("records");
-        let owner = Owner {
-            name: "prod".into(),
-            namespace: "ns".into(),
-            uid: "u".into(),
-        };
-        let policy = StatusPolicy {
-            counters_refresh_interval: None,
-            now: jiff::Timestamp::UNIX_EPOCH,
-            rewrite_everything: false,
-        };
-        plan(&owner, records, &HashMap::new(), policy).objects
+    fn records() -> Vec<SecurityAssociation> {
+        serde_json::from_value(serde_json::json!([
+            {"uuid": "a", "type": "ike", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+             "ike": {"state": "established"}},
+            {"uuid": "b", "type": "ipsec", "node": {"name": "n1"}, "remote_address": "10.0.0.2",
+             "ipsec": {"state": "deleted", "inbound": {"bytes": 5, "packets": 1},
+                       "outbound": {"bytes": 7, "packets": 2}}}
+        ]))
+        .expect("records")
     }
 
-    fn labels() -> ClusterLabels {
-        ClusterLabels {
-            namespace: "ns".into(),
-            ontapcluster: "prod".into(),
-        }
+    fn observe(metrics: &Metrics) {
+        let records = records();
+        let names: Vec<String> = records.iter().map(|r| format!("prod-{}", r.uuid)).collect();
+        metrics.record_success(
+            &labels(),
+            records
+                .iter()
+                .zip(&names)
+                .map(|(record, name)| SaObservation {
+                    name,
+                    record,
+                    ready: crate::ontap::health::ready(record).status,
+                }),
+        );
+    }
+
+    fn labels() -> ClusterId {
+        ClusterId::new("ns", "prod")
     }
 
     #[test]
@@ -657,7 +680,7 @@ mod tests {
     fn text_004_is_what_promtool_and_prometheus_parse_as_the_same_series() {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry, Arc::default());
-        metrics.record_success(&labels(), &objects());
+        observe(&metrics);
         metrics.observe_poll(&labels(), Duration::from_millis(120), "success");
         assert!(
             encode_as(&registry, exposition::Format::Text004)
@@ -703,7 +726,7 @@ mod tests {
     fn a_poll_exports_one_up_series_per_sa_and_counters_by_direction() {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry, Arc::default());
-        metrics.record_success(&labels(), &objects());
+        observe(&metrics);
         metrics.observe_poll(&labels(), Duration::from_millis(120), "success");
         metrics.observe_ontap_response(&labels(), Some(200));
         let text = encode(&registry).expect("encodes");
@@ -741,7 +764,7 @@ mod tests {
     fn stale_and_forgotten_clusters_lose_their_series() {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry, Arc::default());
-        metrics.record_success(&labels(), &objects());
+        observe(&metrics);
         metrics.record_failure(&labels(), false);
         let text = encode(&registry).expect("encodes");
         assert!(

@@ -44,8 +44,7 @@ pub fn desired_objects(
     let mut objects = Vec::new();
     for (name, records) in clusters {
         let owner = Owner {
-            name: name.clone(),
-            namespace: namespace.to_owned(),
+            cluster: ontap_ipsec_operator::crd::ClusterId::new(namespace, name),
             uid: uuid::Uuid::new_v4().to_string(),
         };
         let records: Vec<SecurityAssociation> = records
@@ -58,7 +57,14 @@ pub fn desired_objects(
             now: jiff::Timestamp::now(),
             rewrite_everything: false,
         };
-        for desired in plan::plan(&owner, records.iter().cloned(), &HashMap::new(), policy).objects
+        for desired in plan::plan(
+            &owner,
+            &ontap_ipsec_operator::controller::source::DATA,
+            records.iter().cloned(),
+            &HashMap::new(),
+            policy,
+        )
+        .objects
         {
             // With nothing in the API server yet, every SA needs its object and status written.
             let write = desired.write.context("a new SA needs writing")?;

@@ -1,7 +1,7 @@
 //! Writes to the API server: server-side apply of mirrored objects and statuses under the
 //! operator's field manager, deletions guarded by uid, and the OntapCluster's status.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use futures::{StreamExt as _, stream};
 use kube::Api;
@@ -13,6 +13,7 @@ use crate::crd::{
     FIELD_MANAGER, IpsecSecurityAssociation, IpsecSecurityAssociationStatus, OntapCluster,
     OntapClusterStatus,
 };
+use crate::metrics::WriteCounter;
 
 /// Writes in flight at once for one cluster: enough to keep the API server busy, few enough
 /// not to crowd out other clients.
@@ -85,31 +86,6 @@ impl WriteError {
         } else {
             "api_server_write"
         }
-    }
-}
-
-/// Counts the writes the operator sends, by kind and verb.
-#[derive(Debug, Default)]
-pub struct WriteCounter {
-    pub security_association_applies: AtomicU64,
-    pub security_association_status_applies: AtomicU64,
-    pub security_association_deletes: AtomicU64,
-    pub cluster_status_applies: AtomicU64,
-}
-
-impl WriteCounter {
-    /// All writes so far.
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        [
-            &self.security_association_applies,
-            &self.security_association_status_applies,
-            &self.security_association_deletes,
-            &self.cluster_status_applies,
-        ]
-        .iter()
-        .map(|counter| counter.load(Ordering::Relaxed))
-        .sum()
     }
 }
 

@@ -12,11 +12,11 @@ use std::sync::{PoisonError, RwLock};
 use kube::core::DeserializeGuard;
 use kube::runtime::watcher::Event;
 
-use super::context::ClusterKey;
 use super::labels::label_value;
+use crate::crd::ClusterId;
 use crate::crd::{IpsecSecurityAssociation, LABEL_CLUSTER};
 
-type Names = HashMap<ClusterKey, HashSet<String>>;
+type Names = HashMap<ClusterId, HashSet<String>>;
 
 /// Object names by `(namespace, cluster label value)`, fed by the watch of mirrored objects.
 #[derive(Debug, Default)]
@@ -62,7 +62,7 @@ impl ClusterIndex {
     /// Names of the objects that may belong to `cluster` in `namespace`.
     #[must_use]
     pub fn names(&self, namespace: &str, cluster: &str) -> Vec<String> {
-        let key = (namespace.to_owned(), label_value(cluster));
+        let key = ClusterId::new(namespace, label_value(cluster));
         self.inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -81,7 +81,7 @@ fn insert(names: &mut Names, object: &DeserializeGuard<IpsecSecurityAssociation>
 
 /// The index key and name of an object: by its `clusterRef` when it decodes, else by its
 /// cluster label, which is all a malformed object still tells.
-fn entry(object: &DeserializeGuard<IpsecSecurityAssociation>) -> Option<(ClusterKey, String)> {
+fn entry(object: &DeserializeGuard<IpsecSecurityAssociation>) -> Option<(ClusterId, String)> {
     let (metadata, cluster) = match &object.0 {
         Ok(object) => (&object.metadata, label_value(&object.spec.cluster_ref.name)),
         Err(invalid) => (
@@ -95,7 +95,7 @@ fn entry(object: &DeserializeGuard<IpsecSecurityAssociation>) -> Option<(Cluster
         ),
     };
     Some((
-        (metadata.namespace.clone()?, cluster),
+        ClusterId::new(metadata.namespace.clone()?, cluster),
         metadata.name.clone()?,
     ))
 }

@@ -9,12 +9,14 @@ use kube::core::DeserializeGuard;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
-use super::apply::WriteCounter;
 use super::cluster_index::ClusterIndex;
 use super::fetch::SecretMaterial;
 use super::poll_slots::PollSlots;
+use super::schedule::Trigger;
+use crate::crd::ClusterId;
 use crate::crd::IpsecSecurityAssociation;
-use crate::metrics::{ClusterLabels, Metrics};
+use crate::metrics::Metrics;
+use crate::metrics::WriteCounter;
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
 
 /// Mirrored objects as the watch last saw them; malformed ones are kept, not dropped, so the
@@ -38,7 +40,7 @@ pub struct Context {
     pub max_security_associations: usize,
     /// Refuse clusters whose spec turns TLS verification off or allows plain HTTP.
     pub forbid_insecure_transport: bool,
-    clusters: Mutex<HashMap<ClusterKey, ClusterMemory>>,
+    clusters: Mutex<HashMap<ClusterId, ClusterMemory>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -55,18 +57,6 @@ pub struct ContextOptions {
     pub forbid_insecure_transport: bool,
     /// Benchmark baseline: write everything on every poll.
     pub apply_everything: bool,
-}
-
-/// `(namespace, name)` of an OntapCluster.
-pub type ClusterKey = (String, String);
-
-/// What triggers an out-of-schedule poll: a new object, a spec change, or a new value of the
-/// refresh annotation. Status writes change none of these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trigger {
-    pub uid: String,
-    pub generation: Option<i64>,
-    pub refresh: Option<String>,
 }
 
 /// An ONTAP client and the configuration it was built from.
@@ -162,7 +152,7 @@ impl Context {
 
     /// A copy of what is remembered about `key`, creating an entry on first sight.
     #[must_use]
-    pub fn memory(&self, key: &ClusterKey) -> ClusterMemory {
+    pub fn memory(&self, key: &ClusterId) -> ClusterMemory {
         self.lock()
             .entry(key.clone())
             .or_insert_with(ClusterMemory::new)
@@ -170,7 +160,7 @@ impl Context {
     }
 
     /// Updates what is remembered about `key`.
-    pub fn remember(&self, key: &ClusterKey, update: impl FnOnce(&mut ClusterMemory)) {
+    pub fn remember(&self, key: &ClusterId, update: impl FnOnce(&mut ClusterMemory)) {
         update(
             self.lock()
                 .entry(key.clone())
@@ -179,30 +169,21 @@ impl Context {
     }
 
     /// Forgets a deleted cluster, dropping its ONTAP client and its metrics.
-    pub fn forget(&self, key: &ClusterKey) {
+    pub fn forget(&self, key: &ClusterId) {
         self.lock().remove(key);
-        self.metrics.forget(&cluster_labels(key));
+        self.metrics.forget(key);
     }
 
     /// The clusters remembered now.
     #[must_use]
-    pub fn remembered(&self) -> Vec<ClusterKey> {
+    pub fn remembered(&self) -> Vec<ClusterId> {
         self.lock().keys().cloned().collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterKey, ClusterMemory>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClusterId, ClusterMemory>> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.clusters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The metric labels of a cluster.
-#[must_use]
-pub fn cluster_labels(key: &ClusterKey) -> ClusterLabels {
-    ClusterLabels {
-        namespace: key.0.clone(),
-        ontapcluster: key.1.clone(),
     }
 }

@@ -125,47 +125,6 @@ fn is_endpoint_absent(error: &OntapError) -> bool {
     matches!(error, OntapError::NotFound { code, .. } if code == ONTAP_CODE_ENDPOINT_ABSENT)
 }
 
-/// When to poll again after a failure. `until_stale` is how long until the cluster's mirrors
-/// turn stale (`None` once they are): the retry comes no later, so that staleness is reported
-/// on time however long the backoff has grown.
-#[must_use]
-pub fn retry_delay(
-    error: &PollError,
-    consecutive_failures: u32,
-    poll_interval: Duration,
-    until_stale: Option<Duration>,
-) -> Duration {
-    let delay = if error.needs_human() {
-        // Nothing changes by itself, but a fixed Secret is not watched: look again now and then
-        // without hammering ONTAP with credentials it rejects.
-        poll_interval.max(PERMANENT_ERROR_RECHECK)
-    } else {
-        transient_backoff(consecutive_failures, poll_interval)
-    };
-    match until_stale {
-        Some(until_stale) => delay.min(until_stale.max(FIRST_RETRY)),
-        None => delay,
-    }
-}
-
-/// How often a cluster stuck on an error that needs a human is looked at again.
-pub const PERMANENT_ERROR_RECHECK: Duration = Duration::from_secs(300);
-/// Bounds of the longest wait between retries of a failing cluster: never more often than once a
-/// minute once the backoff has grown, never less often than every five minutes.
-pub const MIN_RETRY_CAP: Duration = Duration::from_secs(60);
-pub const MAX_RETRY_CAP: Duration = Duration::from_secs(300);
-const FIRST_RETRY: Duration = Duration::from_secs(5);
-
-/// 5 s, 10 s, 20 s, … up to the poll interval held between one and five minutes. A stalled
-/// endpoint then costs one of the failing clusters' poll slots for at most a request timeout
-/// a minute, and a cluster that recovers is seen again within that cap.
-#[must_use]
-pub fn transient_backoff(consecutive_failures: u32, poll_interval: Duration) -> Duration {
-    let exponent = consecutive_failures.saturating_sub(1).min(16);
-    let cap = poll_interval.clamp(MIN_RETRY_CAP, MAX_RETRY_CAP);
-    FIRST_RETRY.saturating_mul(1 << exponent).min(cap)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,51 +245,5 @@ mod tests {
             assert_eq!(error.reason(), reason, "{error}");
             assert_eq!(error.needs_human(), needs_human, "{error}");
         }
-    }
-
-    #[test]
-    fn transient_backoff_doubles_up_to_the_interval_held_between_one_and_five_minutes() {
-        let delays = |interval: u64| -> Vec<u64> {
-            (1..=8)
-                .map(|n| transient_backoff(n, Duration::from_secs(interval)).as_secs())
-                .collect()
-        };
-        assert_eq!(delays(10), [5, 10, 20, 40, 60, 60, 60, 60]);
-        assert_eq!(delays(120), [5, 10, 20, 40, 80, 120, 120, 120]);
-        assert_eq!(delays(3600), [5, 10, 20, 40, 80, 160, 300, 300]);
-        assert_eq!(
-            transient_backoff(1000, Duration::from_secs(3600)),
-            MAX_RETRY_CAP
-        );
-    }
-
-    #[test]
-    fn errors_that_need_a_human_are_rechecked_rarely() {
-        let error = PollError::SecretNotFound {
-            namespace: "n".into(),
-            name: "s".into(),
-        };
-        assert_eq!(
-            retry_delay(&error, 1, Duration::from_secs(10), None),
-            PERMANENT_ERROR_RECHECK
-        );
-    }
-
-    #[test]
-    fn a_retry_comes_no_later_than_the_moment_mirrors_turn_stale() {
-        let error = PollError::Deadline {
-            deadline: Duration::from_secs(120),
-        };
-        let interval = Duration::from_secs(10);
-        assert_eq!(
-            retry_delay(&error, 7, interval, Some(Duration::from_secs(12))),
-            Duration::from_secs(12)
-        );
-        assert_eq!(
-            retry_delay(&error, 7, interval, Some(Duration::ZERO)),
-            FIRST_RETRY,
-            "never a hot loop"
-        );
-        assert_eq!(retry_delay(&error, 7, interval, None), MIN_RETRY_CAP);
     }
 }

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use super::error::PollError;
 use super::settings::ClusterSettings;
+use super::source::{Decision, MirrorSource};
 use crate::crd::OntapCluster;
 use crate::ontap::{
     ClientConfig, ClusterIdentity, Credentials, Listing, OntapClient, OntapError, Secret as Text,
@@ -196,12 +197,50 @@ pub async fn cluster_identity(ontap: &OntapClient) -> Result<Option<ClusterIdent
     }
 }
 
-/// Every SA the selector matches: a complete listing, or an error.
-pub async fn security_associations(
+/// What one mirror source gave in a poll.
+#[derive(Debug)]
+pub enum SourceListing {
+    /// Every record the selector matches: a complete listing.
+    Listed(Listing),
+    /// The source is off for this cluster: its mirrors go.
+    Off,
+    /// Wanted but not served; why. Its mirrors stay.
+    Unserved(String),
+}
+
+/// Lists `source` as `decision` says, for a cluster with `settings`. A source that is not
+/// required and that ONTAP refuses (403) or lacks (404) is `Unserved`, not a failed poll.
+pub async fn list_source(
     ontap: &OntapClient,
+    source: &MirrorSource,
+    decision: Decision,
     settings: &ClusterSettings,
-) -> Result<Listing, PollError> {
-    Ok(ontap.security_associations(&settings.selector).await?)
+) -> Result<SourceListing, PollError> {
+    match decision {
+        Decision::Off => return Ok(SourceListing::Off),
+        Decision::Unserved(why) => return Ok(SourceListing::Unserved(why)),
+        Decision::List => {}
+    }
+    let Some(filters) = source.filters(&settings.selector) else {
+        // The selector names SVMs, and this source's records have none.
+        return Ok(SourceListing::Listed(Listing {
+            records: Vec::new(),
+            pages: 0,
+        }));
+    };
+    match ontap.list(source.path, source.fields, &filters).await {
+        Ok(listing) => Ok(SourceListing::Listed(listing)),
+        Err(OntapError::Forbidden { message, .. }) if !source.required => {
+            Ok(SourceListing::Unserved(format!(
+                "ONTAP refused to list {} ({message}): grant the user's role read access to it",
+                source.path
+            )))
+        }
+        Err(OntapError::NotFound { message, .. }) if !source.required => Ok(
+            SourceListing::Unserved(format!("ONTAP does not serve {} ({message})", source.path)),
+        ),
+        Err(error) => Err(error.into()),
+    }
 }
 
 async fn read_secret(secrets: &Api<Secret>, name: &str) -> Result<Secret, PollError> {

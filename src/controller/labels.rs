@@ -27,16 +27,16 @@ pub fn label_value(text: &str) -> String {
 /// Hex digits of the hash that ends a name too long to keep whole.
 const HASH_SUFFIX_DIGITS: usize = 16;
 
-/// `<cluster>-<uuid>`, lower-cased, with every character of the uuid outside `[a-z0-9]` turned
+/// `<cluster>-<infix><uuid>`, lower-cased, with every character of the uuid outside `[a-z0-9]` turned
 /// into `-`. A name that would be longer than 253 characters is cut and ends in a hash of the
 /// whole, so it stays unique and stable. `None` when the uuid has no letter or digit at all.
 #[must_use]
-pub fn security_association_name(cluster: &str, uuid: &str) -> Option<String> {
+pub fn security_association_name(cluster: &str, infix: &str, uuid: &str) -> Option<String> {
     let uuid = dns_label_text(uuid);
     if uuid.is_empty() {
         return None;
     }
-    let whole = format!("{cluster}-{uuid}");
+    let whole = format!("{cluster}-{infix}{uuid}");
     if whole.len() <= MAX_NAME {
         return Some(whole);
     }
@@ -100,7 +100,8 @@ mod tests {
     #[test]
     fn names_join_cluster_and_uuid_within_limits() {
         assert_eq!(
-            security_association_name("prod", "6B2F1D1E-0000-11EE-8C0A-005056BB1234").as_deref(),
+            security_association_name("prod", "", "6B2F1D1E-0000-11EE-8C0A-005056BB1234")
+                .as_deref(),
             Some("prod-6b2f1d1e-0000-11ee-8c0a-005056bb1234")
         );
     }
@@ -108,14 +109,15 @@ mod tests {
     #[test]
     fn over_long_names_end_in_a_stable_hash_of_the_whole() {
         let long_uuid = "ab".repeat(200);
-        let first = security_association_name("prod", &long_uuid).expect("a name");
+        let first = security_association_name("prod", "", &long_uuid).expect("a name");
         assert_eq!(first.len(), 253, "{first}");
         assert_eq!(
-            security_association_name("prod", &long_uuid),
+            security_association_name("prod", "", &long_uuid),
             Some(first.clone()),
             "stable"
         );
-        let other = security_association_name("prod", &format!("{long_uuid}c")).expect("a name");
+        let other =
+            security_association_name("prod", "", &format!("{long_uuid}c")).expect("a name");
         assert_ne!(
             first, other,
             "names differing only past the cut stay distinct"
@@ -126,13 +128,13 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
         let long_cluster = "c".repeat(250);
-        let name = security_association_name(&long_cluster, "abc").expect("a name");
+        let name = security_association_name(&long_cluster, "", "abc").expect("a name");
         assert!(name.len() <= 253 && name.starts_with("ccc"), "{name}");
     }
 
     #[test]
     fn a_uuid_without_letters_or_digits_gives_no_name() {
-        assert_eq!(security_association_name("prod", ""), None);
-        assert_eq!(security_association_name("prod", "::--"), None);
+        assert_eq!(security_association_name("prod", "", ""), None);
+        assert_eq!(security_association_name("prod", "", "::--"), None);
     }
 }

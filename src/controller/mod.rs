@@ -10,7 +10,9 @@ pub mod labels;
 pub mod plan;
 pub mod poll_slots;
 pub mod reconcile;
+pub mod schedule;
 pub mod settings;
+pub mod source;
 pub mod status;
 pub mod transport;
 
@@ -46,7 +48,7 @@ pub struct RunOptions {
     /// Names this process in Events (the Pod name in a cluster).
     pub instance: Option<String>,
     /// Counts every write sent to the API server.
-    pub writes: Arc<apply::WriteCounter>,
+    pub writes: Arc<crate::metrics::WriteCounter>,
     /// Where poll results are exported.
     pub metrics: Arc<Metrics>,
     /// Set ready once the CRDs are found and the caches are synced.
@@ -66,7 +68,7 @@ impl RunOptions {
     /// All namespaces, default concurrency, a fresh write counter.
     #[must_use]
     pub fn new(namespace: Option<String>) -> Self {
-        let writes: Arc<apply::WriteCounter> = Arc::default();
+        let writes: Arc<crate::metrics::WriteCounter> = Arc::default();
         let metrics = Metrics::register(&mut Registry::default(), writes.clone());
         Self::with_metrics(namespace, writes, metrics)
     }
@@ -75,7 +77,7 @@ impl RunOptions {
     #[must_use]
     pub fn with_metrics(
         namespace: Option<String>,
-        writes: Arc<apply::WriteCounter>,
+        writes: Arc<crate::metrics::WriteCounter>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -285,9 +287,9 @@ async fn forget_deleted(
     loop {
         interval.tick().await;
         for key in context.remembered() {
-            let reference = reflector::ObjectRef::new(&key.1).within(&key.0);
+            let reference = reflector::ObjectRef::new(&key.name).within(&key.namespace);
             if clusters.get(&reference).is_none() {
-                tracing::debug!(namespace = %key.0, cluster = %key.1, "forgetting a deleted cluster");
+                tracing::debug!(cluster = %key, "forgetting a deleted cluster");
                 context.forget(&key);
             }
         }

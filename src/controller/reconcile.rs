@@ -11,29 +11,28 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt as _};
+use tracing::Instrument as _;
 
 use super::apply;
 use super::apply::WriteError;
-use super::context::{CachedClient, ClusterKey, ClusterMemory, Context, Trigger, cluster_labels};
-use super::error::{PollError, retry_delay, transient_backoff};
-use super::events::{
-    cluster_event, describe, publish_cluster_event, publish_tunnel_events, transport_event,
-};
-use super::fetch;
-use super::plan::{self, Owner, StatusPolicy};
+use super::context::{CachedClient, ClusterMemory, Context};
+use super::error::PollError;
+use super::events::{cluster_event, publish_cluster_event, publish_tunnel_events, transport_event};
+use super::fetch::{self, SourceListing};
+use super::plan::{self, Owner, Plan, StatusPolicy};
+use super::schedule::{self, Trigger};
 use super::settings::ClusterSettings;
-use super::status::{Outcome, cluster_status, set_transport_condition};
+use super::source::{self, MirrorSource};
+use super::status::{Outcome, Unserved, cluster_status, set_transport_condition};
 use super::transport::transport;
 use crate::crd::condition::{REASON_MIRROR_WRITE_DENIED, TYPE_INSECURE_TRANSPORT, TYPE_READY};
 use crate::crd::{
-    ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec, LABEL_CLUSTER,
-    OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION, find_condition,
+    ClusterId, ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec,
+    LABEL_CLUSTER, OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION, find_condition,
 };
-use crate::ontap::{Listing, OntapClient};
+use crate::metrics::SaObservation;
+use crate::ontap::{ClusterIdentity, OntapClient};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
-/// Spread of the poll schedule, so clusters added together do not poll together forever.
-const JITTER_FRACTION: f64 = 0.1;
 
 /// Reconciles one OntapCluster: polls ONTAP when due and mirrors what it finds. It never fails:
 /// every failure ends in a condition, a log line per new cause, and a requeue with backoff.
@@ -58,18 +57,23 @@ pub async fn reconcile(
     let Some(owner) = Owner::of(cluster) else {
         return Ok(Action::await_change());
     };
-    let key: ClusterKey = (owner.namespace.clone(), owner.name.clone());
+    let key = &owner.cluster;
     if cluster.metadata.deletion_timestamp.is_some() {
         // Garbage collection removes the mirrored objects through their owner references.
-        context.forget(&key);
+        context.forget(key);
         return Ok(Action::await_change());
     }
-    Ok(
-        match reconcile_cluster(&context, cluster, &owner, &key).await {
+    // Every log line below names the cluster.
+    let span = tracing::info_span!("cluster", namespace = %key.namespace, name = %key.name);
+    let action = async {
+        match reconcile_cluster(&context, cluster, &owner).await {
             Ok(action) => action,
-            Err(error) => write_failed(&context, cluster, &key, &error).await,
-        },
-    )
+            Err(error) => write_failed(&context, cluster, key, &error).await,
+        }
+    }
+    .instrument(span)
+    .await;
+    Ok(action)
 }
 
 /// Polls and mirrors one cluster; `Err` only when the API server did not take a write.
@@ -77,8 +81,8 @@ async fn reconcile_cluster(
     context: &Context,
     cluster: &OntapCluster,
     owner: &Owner,
-    key: &ClusterKey,
 ) -> Result<Action, WriteError> {
+    let key = &owner.cluster;
     let trigger = Trigger {
         uid: owner.uid.clone(),
         generation: cluster.metadata.generation,
@@ -101,10 +105,10 @@ async fn reconcile_cluster(
     };
     // A suspended cluster has no schedule, so no alert waits for its next poll.
     context.metrics.record_poll_interval(
-        &cluster_labels(key),
+        key,
         (!cluster.spec.suspend).then_some(settings.timing.poll_interval),
     );
-    if refuse_insecure_transport(context, cluster, owner, key).await? {
+    if refuse_insecure_transport(context, cluster, owner).await? {
         return Ok(Action::await_change());
     }
     if cluster.spec.suspend {
@@ -119,58 +123,51 @@ async fn reconcile_cluster(
         .acquire(memory.not_known_to_answer())
         .await;
     let started = Instant::now();
-    let labels = cluster_labels(key);
     let deadline = settings.timing.poll_deadline();
     let polled = tokio::time::timeout(deadline, poll(context, cluster, key, &settings))
         .await
         .unwrap_or(Err(PollError::Deadline { deadline }));
     let delay = match polled {
-        Ok((identity, listing)) => {
+        Ok(polled) => {
             slot.answered();
-            let (count, pages) = (listing.records.len(), listing.pages);
-            let result = mirror(
-                context,
-                cluster,
-                owner,
-                &settings,
-                identity.as_ref(),
-                listing,
-            )
-            .await;
+            let pages = polled.pages();
+            let result = mirror(context, cluster, owner, &settings, polled).await;
             context
                 .metrics
-                .observe_poll(&labels, started.elapsed(), "success");
+                .observe_poll(key, started.elapsed(), "success");
             result?;
             tracing::debug!(
-                cluster = %describe(cluster),
-                security_associations = count,
                 pages,
                 elapsed_ms = started.elapsed().as_millis(),
                 "poll complete"
             );
             context.remember(key, ClusterMemory::record_success);
-            jittered(settings.timing.poll_interval)
+            schedule::jittered(settings.timing.poll_interval, fastrand::f64())
         }
         Err(error) => {
-            let failures = memory.consecutive_failures + 1;
-            let stale_at = memory.healthy_since() + settings.timing.stale_threshold();
-            let until_stale = stale_at.checked_duration_since(Instant::now());
-            let stale = until_stale.is_none();
-            tracing::debug!(cluster = %describe(cluster), %error, failures, stale, "poll failed");
+            let after = schedule::after_failure(
+                error.needs_human(),
+                memory.consecutive_failures + 1,
+                memory.healthy_since(),
+                settings.timing.stale_threshold(),
+                settings.timing.poll_interval,
+                Instant::now(),
+            );
+            tracing::debug!(%error, failures = after.failures, stale = after.stale, "poll failed");
             context
                 .metrics
-                .observe_poll(&labels, started.elapsed(), error.metric_label());
-            context.metrics.record_failure(&labels, stale);
-            write_failure(context, cluster, owner, &error, stale).await?;
+                .observe_poll(key, started.elapsed(), error.metric_label());
+            context.metrics.record_failure(key, after.stale);
+            write_failure(context, cluster, owner, &error, after.stale).await?;
             context.remember(key, |memory| {
-                memory.consecutive_failures = failures;
+                memory.consecutive_failures = after.failures;
                 memory.write_failures = 0;
                 memory.last_write_failure = None;
                 if let Some(ontap) = memory.ontap.as_mut() {
                     ontap.identity = None;
                 }
             });
-            retry_delay(&error, failures, settings.timing.poll_interval, until_stale)
+            after.retry_in
         }
     };
     context.remember(key, |memory| {
@@ -185,12 +182,10 @@ async fn refuse_insecure_transport(
     context: &Context,
     cluster: &OntapCluster,
     owner: &Owner,
-    key: &ClusterKey,
 ) -> Result<bool, WriteError> {
+    let key = &owner.cluster;
     let transport = transport(&cluster.spec);
-    context
-        .metrics
-        .record_transport(&cluster_labels(key), transport.insecure);
+    context.metrics.record_transport(key, transport.insecure);
     if !(transport.insecure && context.forbid_insecure_transport) {
         return Ok(false);
     }
@@ -203,13 +198,14 @@ async fn refuse_insecure_transport(
 }
 
 /// How long until the next scheduled poll, when nothing that asks for an earlier one changed.
-fn not_yet_due(context: &Context, key: &ClusterKey, trigger: &Trigger) -> Option<Duration> {
+fn not_yet_due(context: &Context, key: &ClusterId, trigger: &Trigger) -> Option<Duration> {
     let memory = context.memory(key);
-    let due = memory
-        .next_poll
-        .filter(|_| memory.trigger.as_ref() == Some(trigger))?;
-    due.checked_duration_since(Instant::now())
-        .filter(|wait| !wait.is_zero())
+    schedule::not_yet_due(
+        memory.next_poll,
+        memory.trigger.as_ref(),
+        trigger,
+        Instant::now(),
+    )
 }
 
 /// After the API server did not take a write: says so on the OntapCluster when it was refused
@@ -217,7 +213,7 @@ fn not_yet_due(context: &Context, key: &ClusterKey, trigger: &Trigger) -> Option
 async fn write_failed(
     context: &Context,
     cluster: &OntapCluster,
-    key: &ClusterKey,
+    key: &ClusterId,
     error: &WriteError,
 ) -> Action {
     context
@@ -227,9 +223,9 @@ async fn write_failed(
     let failures = memory.write_failures + 1;
     let cause = error.cause();
     if memory.last_write_failure.as_ref() == Some(&cause) {
-        tracing::debug!(cluster = %describe(cluster), failures, "the same write failure again");
+        tracing::debug!(failures, "the same write failure again");
     } else {
-        tracing::warn!(cluster = %describe(cluster), %error, "the API server did not take a write; backing off");
+        tracing::warn!(%error, "the API server did not take a write; backing off");
     }
     if error.is_refusal() {
         let outcome = Outcome::Failed {
@@ -240,10 +236,10 @@ async fn write_failed(
             stale: false,
         };
         if let Err(status_error) = write_cluster_status(context, cluster, &outcome).await {
-            tracing::debug!(cluster = %describe(cluster), error = %status_error, "cannot record the refused write either");
+            tracing::debug!(error = %status_error, "cannot record the refused write either");
         }
     }
-    let delay = transient_backoff(failures, cluster_poll_interval(cluster));
+    let delay = schedule::transient_backoff(failures, cluster_poll_interval(cluster));
     context.remember(key, |memory| {
         memory.write_failures = failures;
         memory.last_write_failure = Some(cause);
@@ -272,14 +268,53 @@ pub fn error_policy(
     match *error {}
 }
 
-/// Reads the Secrets, reuses or builds the ONTAP client, and lists every SA.
+/// What a successful poll found: ONTAP's identity and what each source gave.
+struct Polled {
+    identity: Option<ClusterIdentity>,
+    sources: Vec<(&'static MirrorSource, SourceListing)>,
+}
+
+impl Polled {
+    fn pages(&self) -> u32 {
+        self.sources
+            .iter()
+            .map(|(_, listing)| match listing {
+                SourceListing::Listed(listing) => listing.pages,
+                SourceListing::Off | SourceListing::Unserved(_) => 0,
+            })
+            .sum()
+    }
+}
+
+/// Reads the Secrets, reuses or builds the ONTAP client, and lists every source.
 async fn poll(
     context: &Context,
     cluster: &OntapCluster,
-    key: &ClusterKey,
+    key: &ClusterId,
     settings: &ClusterSettings,
-) -> Result<(Option<crate::ontap::ClusterIdentity>, Listing), PollError> {
-    let secrets = Api::namespaced(context.client.clone(), &key.0);
+) -> Result<Polled, PollError> {
+    let (client, identity) = ontap_client(context, cluster, key, settings).await?;
+    let version = identity
+        .as_ref()
+        .and_then(|identity| identity.version.as_ref());
+    let mut sources = Vec::with_capacity(source::ALL.len());
+    for source in source::ALL {
+        let decision = source.decide(&cluster.spec, version);
+        let listing = fetch::list_source(&client, source, decision, settings).await?;
+        sources.push((source, listing));
+    }
+    Ok(Polled { identity, sources })
+}
+
+/// The cluster's ONTAP client and identity: reused while the configuration is unchanged, and
+/// the identity read again after a failed poll (the cluster may have been upgraded).
+async fn ontap_client(
+    context: &Context,
+    cluster: &OntapCluster,
+    key: &ClusterId,
+    settings: &ClusterSettings,
+) -> Result<(OntapClient, Option<ClusterIdentity>), PollError> {
+    let secrets = Api::namespaced(context.client.clone(), &key.namespace);
     let memory = context.memory(key);
     let (config, material) = fetch::client_config(
         &secrets,
@@ -291,68 +326,84 @@ async fn poll(
     .await?;
     context.remember(key, |memory| memory.secrets = Some(material));
     let cached = memory.ontap.filter(|cached| cached.config == config);
-    let (client, identity) = match cached {
-        Some(CachedClient {
-            client,
-            identity: Some(identity),
-            ..
-        }) => (client, Some(identity)),
-        cached => {
-            if config.tls.insecure_skip_verify {
-                tracing::warn!(cluster = %describe(cluster), "TLS verification is off for this cluster");
-            }
-            let client = if let Some(cached) = cached {
-                cached.client
-            } else {
-                let metrics = Arc::clone(&context.metrics);
-                let labels = cluster_labels(key);
-                OntapClient::new(config.clone())?.with_observer(Arc::new(move |status| {
-                    metrics.observe_ontap_response(&labels, status);
-                }))
-            };
-            let identity = fetch::cluster_identity(&client).await?;
-            context.remember(key, |memory| {
-                memory.ontap = Some(CachedClient {
-                    config: config.clone(),
-                    client: client.clone(),
-                    identity: identity.clone(),
-                });
-            });
-            (client, identity)
-        }
+    if let Some(CachedClient {
+        client,
+        identity: Some(identity),
+        ..
+    }) = cached
+    {
+        return Ok((client, Some(identity)));
+    }
+    if config.tls.insecure_skip_verify {
+        tracing::warn!("TLS verification is off for this cluster");
+    }
+    let client = if let Some(cached) = cached {
+        cached.client
+    } else {
+        let metrics = Arc::clone(&context.metrics);
+        let labels = key.clone();
+        OntapClient::new(config.clone())?.with_observer(Arc::new(move |status| {
+            metrics.observe_ontap_response(&labels, status);
+        }))
     };
-    let listing = fetch::security_associations(&client, settings).await?;
-    Ok((identity, listing))
+    let identity = fetch::cluster_identity(&client).await?;
+    context.remember(key, |memory| {
+        memory.ontap = Some(CachedClient {
+            config: config.clone(),
+            client: client.clone(),
+            identity: identity.clone(),
+        });
+    });
+    Ok((client, identity))
 }
 
-/// Applies the plan of a complete listing: objects, deletions, events, cluster status.
+/// Applies the plans of every source that listed or is off: objects, deletions, events,
+/// cluster status. Each source prunes only its own mirrors; an unserved source's stay.
 async fn mirror(
     context: &Context,
     cluster: &OntapCluster,
     owner: &Owner,
     settings: &ClusterSettings,
-    identity: Option<&crate::ontap::ClusterIdentity>,
-    listing: Listing,
+    polled: Polled,
 ) -> Result<(), WriteError> {
+    let key = &owner.cluster;
     let current = CurrentObjects::of(context, owner);
-    let existing = current.by_name();
     let policy = StatusPolicy {
         counters_refresh_interval: settings.timing.counters_refresh_interval,
         now: Timestamp::now(),
         rewrite_everything: context.apply_everything,
     };
-    let plan = plan::plan(owner, listing.records, &existing, policy);
-    let key = (owner.namespace.clone(), owner.name.clone());
-    context
-        .metrics
-        .record_success(&cluster_labels(&key), &plan.objects);
-    if let Some(identity) = identity {
-        context
-            .metrics
-            .record_identity(&cluster_labels(&key), identity);
+    let mut plan = Plan::default();
+    let mut unserved = None;
+    for (source, listing) in polled.sources {
+        let records = match listing {
+            SourceListing::Listed(listing) => listing.records,
+            SourceListing::Off => Vec::new(),
+            SourceListing::Unserved(message) => {
+                tracing::debug!(source = source.path, %message, "source not served");
+                unserved.get_or_insert(Unserved {
+                    reason: source.unserved_reason,
+                    message,
+                });
+                continue;
+            }
+        };
+        let existing = current.by_name(source);
+        plan.extend(plan::plan(owner, source, records, &existing, policy));
+    }
+    context.metrics.record_success(
+        key,
+        plan.objects.iter().map(|desired| SaObservation {
+            name: &desired.name,
+            record: &desired.record,
+            ready: desired.ready.status,
+        }),
+    );
+    if let Some(identity) = &polled.identity {
+        context.metrics.record_identity(key, identity);
     }
     let api: Api<IpsecSecurityAssociation> =
-        Api::namespaced(context.client.clone(), &owner.namespace);
+        Api::namespaced(context.client.clone(), &key.namespace);
     // Objects the API server refuses do not stop the prune: the listing is complete.
     let applied = apply::apply_objects(&api, &plan.objects, &context.writes).await;
     if let Err(error) = &applied
@@ -362,10 +413,9 @@ async fn mirror(
     }
     apply::delete_objects(&api, &plan.deletions, &context.writes).await?;
     applied?;
-    publish_tunnel_events(&context.recorder, &owner.namespace, &plan.transitions).await;
+    publish_tunnel_events(&context.recorder, &key.namespace, &plan.transitions).await;
     for transition in &plan.transitions {
         tracing::info!(
-            cluster = %describe(cluster),
             object = %transition.name,
             up = transition.up,
             message = %transition.message,
@@ -373,12 +423,13 @@ async fn mirror(
         );
     }
     if let Some(first) = plan.skipped.first() {
-        tracing::debug!(cluster = %describe(cluster), skipped = plan.skipped.len(), uuid = %first.uuid, why = first.why, "records left out");
+        tracing::debug!(skipped = plan.skipped.len(), uuid = %first.uuid, why = first.why, "records left out");
     }
     let outcome = Outcome::Synced {
-        identity,
+        identity: polled.identity.as_ref(),
         objects: &plan.objects,
         skipped: &plan.skipped,
+        unserved,
     };
     write_cluster_status(context, cluster, &outcome).await
 }
@@ -400,9 +451,9 @@ async fn write_failure(
             "ONTAP has not been polled successfully for staleAfter polls (last failure: {})",
             error.reason()
         );
-        let statuses = plan::stale_statuses(&current.by_name(), &message, Timestamp::now());
+        let statuses = plan::stale_statuses(&current.all_by_name(), &message, Timestamp::now());
         if !statuses.is_empty() {
-            let api = Api::namespaced(context.client.clone(), &owner.namespace);
+            let api = Api::namespaced(context.client.clone(), &owner.cluster.namespace);
             apply::apply_statuses(&api, &statuses, &context.writes).await?;
         }
     }
@@ -441,7 +492,7 @@ async fn write_cluster_status(
             .and_then(|after| transport_event(condition(current, TYPE_INSECURE_TRANSPORT), after)),
     ];
     for event in events.into_iter().flatten() {
-        tracing::info!(cluster = %describe(cluster), reason = event.reason, note = %event.note, "cluster changed");
+        tracing::info!(reason = event.reason, note = %event.note, "cluster changed");
         publish_cluster_event(&context.recorder, cluster, event).await;
     }
     Ok(())
@@ -462,26 +513,26 @@ struct CurrentObjects {
 
 impl CurrentObjects {
     fn of(context: &Context, owner: &Owner) -> Self {
-        let cluster_label = super::labels::label_value(&owner.name);
+        let ClusterId { namespace, name } = &owner.cluster;
+        let cluster_label = super::labels::label_value(name);
         let mut cached = Vec::new();
         let mut stand_ins = Vec::new();
-        let names = context.cluster_index.names(&owner.namespace, &owner.name);
-        for name in names {
-            let reference = ObjectRef::new(&name).within(&owner.namespace);
+        for object_name in context.cluster_index.names(namespace, name) {
+            let reference = ObjectRef::new(&object_name).within(namespace);
             let Some(guarded) = context.security_associations.get(&reference) else {
                 continue;
             };
             match &guarded.0 {
                 Ok(object) => {
-                    if object.metadata.namespace.as_deref() == Some(&owner.namespace)
-                        && object.spec.cluster_ref.name == owner.name
+                    if object.metadata.namespace.as_ref() == Some(namespace)
+                        && &object.spec.cluster_ref.name == name
                     {
                         cached.push(Arc::clone(&guarded));
                     }
                 }
                 Err(invalid) => {
                     let labels = invalid.metadata.labels.as_ref();
-                    if invalid.metadata.namespace.as_deref() == Some(&owner.namespace)
+                    if invalid.metadata.namespace.as_ref() == Some(namespace)
                         && labels.and_then(|l| l.get(LABEL_CLUSTER)) == Some(&cluster_label)
                     {
                         stand_ins.push(IpsecSecurityAssociation {
@@ -499,17 +550,25 @@ impl CurrentObjects {
         Self { cached, stand_ins }
     }
 
-    fn by_name(&self) -> HashMap<String, &IpsecSecurityAssociation> {
+    fn objects(&self) -> impl Iterator<Item = &IpsecSecurityAssociation> {
         self.cached
             .iter()
             .filter_map(|guarded| guarded.0.as_ref().ok())
             .chain(&self.stand_ins)
+    }
+
+    /// The objects that mirror records of `source`, by name.
+    fn by_name(&self, source: &MirrorSource) -> HashMap<String, &IpsecSecurityAssociation> {
+        self.objects()
+            .filter(|object| source.owns(object))
             .filter_map(|object| Some((object.metadata.name.clone()?, object)))
             .collect()
     }
-}
 
-fn jittered(interval: Duration) -> Duration {
-    let factor = 1.0 + JITTER_FRACTION * (fastrand::f64() * 2.0 - 1.0);
-    interval.mul_f64(factor)
+    /// Every object of the cluster, by name.
+    fn all_by_name(&self) -> HashMap<String, &IpsecSecurityAssociation> {
+        self.objects()
+            .filter_map(|object| Some((object.metadata.name.clone()?, object)))
+            .collect()
+    }
 }

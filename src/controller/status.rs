@@ -22,6 +22,13 @@ use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 use super::plan::{DesiredObject, SkippedRecord};
 use super::transport::Transport;
 
+/// Why a wanted source was not mirrored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unserved {
+    pub reason: &'static str,
+    pub message: String,
+}
+
 /// What the last reconcile of an OntapCluster found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<'a> {
@@ -31,6 +38,8 @@ pub enum Outcome<'a> {
         objects: &'a [DesiredObject],
         /// Records ONTAP listed that could not be mirrored.
         skipped: &'a [SkippedRecord],
+        /// A source the spec asks for that ONTAP does not serve; the others were mirrored.
+        unserved: Option<Unserved>,
     },
     /// The poll failed; `stalled` when only a human can fix it. `stale` once `staleAfter`
     /// polls have been missed, so tunnel health is no longer known.
@@ -64,7 +73,8 @@ pub fn cluster_status(
             identity,
             objects,
             skipped,
-        } => status.synced(*identity, objects, skipped),
+            unserved,
+        } => status.synced(*identity, objects, skipped, unserved.as_ref()),
         Outcome::Failed {
             reason,
             message,
@@ -126,6 +136,7 @@ impl Conditions {
         identity: Option<&ClusterIdentity>,
         objects: &[DesiredObject],
         skipped: &[SkippedRecord],
+        unserved: Option<&Unserved>,
     ) {
         if let Some(identity) = identity {
             self.status.ontap = Some(OntapClusterIdentity {
@@ -157,7 +168,26 @@ impl Conditions {
                 first.why
             );
         }
-        self.set(TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
+        // Only a change of spec, ONTAP release or ONTAP role helps an unserved source: kstatus
+        // should say Failed.
+        if let Some(unserved) = unserved {
+            let message = format!("{}; {message}", unserved.message);
+            self.set(
+                TYPE_READY,
+                ConditionStatus::False,
+                unserved.reason,
+                &message,
+            );
+            self.set(
+                TYPE_STALLED,
+                ConditionStatus::True,
+                unserved.reason,
+                &message,
+            );
+        } else {
+            self.set(TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
+            self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
+        }
         if counts.not_ready == 0 {
             let message = format!("all {} SAs are ready", counts.total);
             self.set(
@@ -175,7 +205,6 @@ impl Conditions {
                 &message,
             );
         }
-        self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
     }
 
     fn failed(&mut self, reason: &str, message: &str, stalled: bool, stale: bool) {
@@ -269,6 +298,7 @@ fn tunnels_down_message(counts: SecurityAssociationCounts, peers: &[UnhealthyPee
 mod tests {
     use super::*;
     use crate::controller::plan::{Owner, StatusPolicy, plan};
+    use crate::controller::source::DATA;
     use crate::crd::condition::{REASON_UNAUTHORIZED, REASON_UNREACHABLE};
     use crate::crd::find_condition;
     use std::collections::HashMap;
@@ -291,8 +321,7 @@ mod tests {
             })
             .collect();
         let owner = Owner {
-            name: "c".into(),
-            namespace: "n".into(),
+            cluster: crate::crd::ClusterId::new("n", "c"),
             uid: "u".into(),
         };
         let policy = StatusPolicy {
@@ -300,7 +329,7 @@ mod tests {
             now: at(0),
             rewrite_everything: false,
         };
-        plan(&owner, records, &HashMap::new(), policy).objects
+        plan(&owner, &DATA, records, &HashMap::new(), policy).objects
     }
 
     fn condition<'a>(status: &'a OntapClusterStatus, type_: &str) -> (&'a str, &'a str) {
@@ -322,6 +351,7 @@ mod tests {
                 identity: None,
                 objects: &objects,
                 skipped: &[],
+                unserved: None,
             },
             at(0),
         );
@@ -358,6 +388,7 @@ mod tests {
             identity: None,
             objects: &objects,
             skipped: &[],
+            unserved: None,
         };
         let first = cluster_status(None, Some(1), &outcome, at(0));
         let second = cluster_status(Some(&first), Some(1), &outcome, at(60));
@@ -374,6 +405,7 @@ mod tests {
                 identity: None,
                 objects: &objects,
                 skipped: &[],
+                unserved: None,
             },
             at(0),
         );
@@ -413,6 +445,7 @@ mod tests {
                 identity: None,
                 objects: &objects,
                 skipped: &[],
+                unserved: None,
             },
             at(0),
         );
@@ -449,6 +482,7 @@ mod tests {
                 identity: None,
                 objects: &objects,
                 skipped: &[],
+                unserved: None,
             },
             at(0),
         );

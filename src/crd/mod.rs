@@ -1,5 +1,6 @@
 //! The operator's custom resources and their `CustomResourceDefinition`s as YAML.
 
+pub mod cluster_id;
 pub mod condition;
 pub mod description;
 pub mod duration;
@@ -9,6 +10,7 @@ pub mod security_association;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use cluster_id::ClusterId;
 pub use condition::{
     ConditionStatus, conditions_equal_ignoring_transition_time, equal_ignoring_transition_time,
     find_condition, is_condition_true, new_condition, upsert_condition,
@@ -22,8 +24,8 @@ pub use ontap_cluster::{
 pub use security_association::{
     ClusterReference, IkeStatus, IpsecSecurityAssociation, IpsecSecurityAssociationSpec,
     IpsecSecurityAssociationStatus, IpsecStatus, IpsecTraffic, LABEL_CLUSTER, LABEL_MANAGED_BY,
-    LABEL_NODE, LABEL_POLICY, LABEL_REMOTE_ADDRESS, LABEL_SVM, LABEL_TYPE, MANAGED_BY,
-    OntapReference, SecurityAssociationType,
+    LABEL_NETWORK, LABEL_NODE, LABEL_POLICY, LABEL_REMOTE_ADDRESS, LABEL_SVM, LABEL_TYPE,
+    MANAGED_BY, Network, OntapReference, SecurityAssociationType,
 };
 
 /// API group of both kinds.
@@ -167,6 +169,7 @@ mod tests {
         assert!(REFRESH_ANNOTATION.starts_with(LABEL_PREFIX));
         for label in [
             LABEL_CLUSTER,
+            LABEL_NETWORK,
             LABEL_TYPE,
             LABEL_NODE,
             LABEL_SVM,

@@ -21,6 +21,8 @@ pub const LABEL_SVM: &str = "ontap-ipsec.dev/svm";
 pub const LABEL_POLICY: &str = "ontap-ipsec.dev/policy";
 /// Label on every mirrored SA: the peer address (IPv6 colons become `-`).
 pub const LABEL_REMOTE_ADDRESS: &str = "ontap-ipsec.dev/remote-address";
+/// Label on every mirrored SA: the ONTAP network whose IPsec it belongs to, `data` or `cluster`.
+pub const LABEL_NETWORK: &str = "ontap-ipsec.dev/network";
 /// The well-known label naming the tool that manages an object.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`] on mirrored SAs.
@@ -51,6 +53,30 @@ impl SecurityAssociationType {
         match self {
             Self::Ike => "ike",
             Self::Ipsec => "ipsec",
+        }
+    }
+}
+
+/// data or cluster: which ONTAP network a security association protects.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The front-end (data) network: LIFs of SVMs and the cluster, to NFS, SMB and iSCSI
+    /// clients or other peers.
+    Data,
+    /// The cluster interconnect between the nodes of the cluster (ONTAP 9.19 and later).
+    Cluster,
+}
+
+impl Network {
+    /// The label and status value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Cluster => "cluster",
         }
     }
 }
@@ -126,6 +152,13 @@ impl SecurityAssociationType {
         json_path = ".metadata.creationTimestamp"
     ),
     printcolumn(
+        name = "Network",
+        type_ = "string",
+        json_path = ".status.network",
+        description = "data (front-end) or cluster (interconnect)",
+        priority = 1
+    ),
+    printcolumn(
         name = "SVM",
         type_ = "string",
         json_path = ".status.svm.name",
@@ -167,6 +200,9 @@ pub struct ClusterReference {
 #[schemars(transform = crate::crd::description::rewrap_descriptions)]
 #[serde(rename_all = "camelCase")]
 pub struct IpsecSecurityAssociationStatus {
+    /// data or cluster: the ONTAP network whose IPsec this security association belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
     /// ike or ipsec, as ONTAP reports it.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
@@ -367,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn wide_columns_are_svm_and_cipher_only() {
+    fn wide_columns_are_network_svm_and_cipher() {
         let crd = IpsecSecurityAssociation::crd();
         let columns = crd.spec.versions[0]
             .additional_printer_columns
@@ -386,6 +422,6 @@ mod tests {
                 "Type", "Node", "Local", "Remote", "Policy", "State", "Ready", "Age"
             ]
         );
-        assert_eq!(names(true), ["SVM", "Cipher"]);
+        assert_eq!(names(true), ["Network", "SVM", "Cipher"]);
     }
 }

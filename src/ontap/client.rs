@@ -43,10 +43,21 @@ const HAL_JSON: &str = "application/hal+json";
 /// Called once per HTTP exchange with the status code, or `None` when there was no response.
 pub type ResponseObserver = Arc<dyn Fn(Option<u16>) + Send + Sync>;
 
-/// All SAs of one listing, in ONTAP's order.
+/// A record of an ONTAP collection: ONTAP names every record by a uuid.
+pub trait CollectionRecord: DeserializeOwned {
+    fn uuid(&self) -> &str;
+}
+
+impl CollectionRecord for SecurityAssociation {
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+}
+
+/// All records of one listing, in ONTAP's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing {
-    pub records: Vec<SecurityAssociation>,
+pub struct Listing<T = SecurityAssociation> {
+    pub records: Vec<T>,
     /// Pages read, empty ones included.
     pub pages: u32,
 }
@@ -116,24 +127,42 @@ impl OntapClient {
         decode(&url, &body)
     }
 
-    /// Every SA matching `selector`, following ONTAP's next links through short and empty
-    /// pages. Any failure on any page fails the whole listing: a partial list is never returned.
+    /// Every SA of the front-end (data) network matching `selector`: [`OntapClient::list`] of
+    /// [`SECURITY_ASSOCIATIONS_PATH`].
     pub async fn security_associations(&self, selector: &Selector) -> Result<Listing, OntapError> {
-        let mut url = self.url(SECURITY_ASSOCIATIONS_PATH)?;
+        self.list(
+            SECURITY_ASSOCIATIONS_PATH,
+            SECURITY_ASSOCIATION_FIELDS,
+            &selector.query_filters(),
+        )
+        .await
+    }
+
+    /// Every record of the collection at `path` matching `filters`, with `fields`, following
+    /// ONTAP's next links through short and empty pages. Any failure on any page fails the whole
+    /// listing: a partial list is never returned. At most `limits.max_security_associations`
+    /// records, [`MAX_PAGES`] pages and one record per uuid.
+    pub async fn list<T: CollectionRecord>(
+        &self,
+        path: &str,
+        fields: &str,
+        filters: &[(&str, String)],
+    ) -> Result<Listing<T>, OntapError> {
+        let mut url = self.url(path)?;
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("fields", SECURITY_ASSOCIATION_FIELDS);
+            query.append_pair("fields", fields);
             query.append_pair("max_records", &PAGE_SIZE.to_string());
-            for (field, value) in selector.query_filters() {
-                query.append_pair(field, &value);
+            for (field, value) in filters {
+                query.append_pair(field, value);
             }
         }
-        let mut records = Vec::new();
+        let mut records: Vec<T> = Vec::new();
         let mut paging = PagingGuard::default();
         let limit = self.config.limits.max_security_associations;
         loop {
             let body = self.get(&url).await?;
-            let page: CollectionPage<SecurityAssociation> = decode(&url, &body)?;
+            let page: CollectionPage<T> = decode(&url, &body)?;
             drop(body);
             check_page(&url, &page)?;
             let count = page.records.len();
@@ -170,7 +199,7 @@ impl OntapClient {
         let pages = paging.pages;
         // Records can move between pages while ONTAP changes under us; keep one per uuid.
         let mut unique = HashSet::with_capacity(records.len());
-        records.retain(|record| unique.insert(record.uuid.clone()));
+        records.retain(|record| unique.insert(record.uuid().to_owned()));
         Ok(Listing { records, pages })
     }
 

@@ -8,7 +8,7 @@ pub mod model;
 pub mod selector;
 pub mod tls;
 
-pub use client::{Listing, OntapClient, ResponseObserver};
+pub use client::{CollectionRecord, Listing, OntapClient, ResponseObserver};
 pub use config::{ClientConfig, Credentials, Limits, Secret, TlsOptions};
 pub use error::OntapError;
 pub use model::{ClusterIdentity, SecurityAssociation, SecurityAssociationType};

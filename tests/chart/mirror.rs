@@ -166,7 +166,7 @@ impl Mirror {
     pub fn expected_names(&self) -> BTreeSet<String> {
         self.healthy
             .keys()
-            .map(|uuid| security_association_name(CLUSTER, uuid).expect("a name"))
+            .map(|uuid| security_association_name(CLUSTER, "", uuid).expect("a name"))
             .collect()
     }
 
@@ -178,7 +178,7 @@ impl Mirror {
             .iter()
             .map(|(uuid, up)| {
                 (
-                    security_association_name(CLUSTER, uuid).expect("a name"),
+                    security_association_name(CLUSTER, "", uuid).expect("a name"),
                     if *up { "True" } else { "False" },
                 )
             })
@@ -301,7 +301,7 @@ impl Mirror {
             .patch(CLUSTER, &PatchParams::default(), &Patch::Merge(&refresh))
             .await
             .expect("the refresh annotation is set");
-        let name = security_association_name(CLUSTER, &uuid).expect("a name");
+        let name = security_association_name(CLUSTER, "", &uuid).expect("a name");
         let mirrored = self.mirrored();
         let outcome = tokio::time::timeout(WAIT, async {
             loop {

@@ -165,7 +165,7 @@ async fn records_without_a_usable_name_are_left_out_and_the_others_mirrored() {
     let harness = Harness::start("bad-records", records, json!({})).await;
 
     let mirrored = harness.wait_for_mirror(mirrorable).await;
-    let long_name = security_association_name(CLUSTER, &long_uuid).expect("a name");
+    let long_name = security_association_name(CLUSTER, "", &long_uuid).expect("a name");
     assert!(
         mirrored.iter().any(|object| object.name_any() == long_name),
         "the over-long uuid is mirrored under a hashed name"

@@ -11,11 +11,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt as _};
-use ontap_ipsec_operator::controller::apply::WriteCounter;
 use ontap_ipsec_operator::controller::{self, RunOptions};
 use ontap_ipsec_operator::crd::{
     IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
+use ontap_ipsec_operator::metrics::WriteCounter;
 use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
 use serde_json::json;
 use tokio::sync::oneshot;

@@ -1,0 +1,158 @@
+//! Mirror sources: the ONTAP collections mirrored into `IpsecSecurityAssociation`s. A source
+//! says where its records live and how its mirrors are told apart; everything else (paging,
+//! planning, writing, pruning) is shared. Adding an ONTAP endpoint means adding a source here.
+
+use std::collections::BTreeMap;
+
+use crate::crd::condition::REASON_UNSUPPORTED_VERSION;
+use crate::crd::{IpsecSecurityAssociation, LABEL_NETWORK, Network, OntapClusterSpec};
+use crate::ontap::Selector;
+use crate::ontap::client::{SECURITY_ASSOCIATION_FIELDS, SECURITY_ASSOCIATIONS_PATH};
+use crate::ontap::model::ClusterVersion;
+
+/// One ONTAP collection of security associations, and how its mirrors are named and labelled.
+#[derive(Debug)]
+pub struct MirrorSource {
+    /// The label and status value of its mirrors.
+    pub network: Network,
+    /// The collection's path.
+    pub path: &'static str,
+    /// The fields asked for: only what the operator shows.
+    pub fields: &'static str,
+    /// The oldest ONTAP release, `(generation, major)`, that serves the collection.
+    pub since: (u64, u64),
+    /// Whether its records belong to SVMs, so that a selector's SVM filter applies.
+    pub has_svm: bool,
+    /// Put between the OntapCluster's name and the uuid in object names, so that two sources
+    /// never name the same object.
+    pub name_infix: &'static str,
+    /// Whether the OntapCluster's spec asks for this source.
+    pub wanted: fn(&OntapClusterSpec) -> Wanted,
+    /// Whether any failure to list it fails the whole poll. Otherwise ONTAP refusing the
+    /// collection (403) or lacking it (404) is reported with `unserved_reason` while the other
+    /// sources are mirrored.
+    pub required: bool,
+    /// The `Ready` reason when the source is wanted but ONTAP does not serve it.
+    pub unserved_reason: &'static str,
+}
+
+/// Whether a spec asks for a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Yes,
+    /// When the ONTAP release is known to serve it.
+    IfServed,
+    No,
+}
+
+/// What a poll does with a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// List it and mirror what it holds.
+    List,
+    /// Not asked for, or not served by this release: its mirrors, if any, are deleted.
+    Off,
+    /// Asked for, but this release does not serve it: its mirrors are kept and `Ready` says so.
+    Unserved(String),
+}
+
+/// The front-end (data) network's SAs: ONTAP 9.8 and later.
+pub const DATA: MirrorSource = MirrorSource {
+    network: Network::Data,
+    path: SECURITY_ASSOCIATIONS_PATH,
+    fields: SECURITY_ASSOCIATION_FIELDS,
+    since: (9, 8),
+    has_svm: true,
+    name_infix: "",
+    wanted: |_| Wanted::Yes,
+    required: true,
+    unserved_reason: REASON_UNSUPPORTED_VERSION,
+};
+
+/// Every source, in the order a poll lists them.
+pub const ALL: [&MirrorSource; 1] = [&DATA];
+
+impl MirrorSource {
+    /// What a poll of a cluster with `spec`, reporting `version`, does with this source.
+    #[must_use]
+    pub fn decide(&self, spec: &OntapClusterSpec, version: Option<&ClusterVersion>) -> Decision {
+        match ((self.wanted)(spec), self.served_by(version)) {
+            (Wanted::No, _) | (Wanted::IfServed, None | Some(false)) => Decision::Off,
+            (Wanted::Yes, Some(false)) => Decision::Unserved(format!(
+                "ONTAP {} does not serve {} (it needs {}.{} or later)",
+                version
+                    .and_then(ClusterVersion::release)
+                    .unwrap_or_default(),
+                self.path,
+                self.since.0,
+                self.since.1
+            )),
+            (Wanted::Yes | Wanted::IfServed, _) => Decision::List,
+        }
+    }
+
+    /// The ONTAP query filters of `selector` for this source; `None` when the selector can match
+    /// none of its records (SVM names, for records that have no SVM).
+    #[must_use]
+    pub fn filters(&self, selector: &Selector) -> Option<Vec<(&'static str, String)>> {
+        if !self.has_svm && !selector.svms.is_empty() {
+            return None;
+        }
+        Some(selector.query_filters())
+    }
+
+    /// `Some(true)` when `version` serves the collection, `None` when the version is unknown.
+    #[must_use]
+    pub fn served_by(&self, version: Option<&ClusterVersion>) -> Option<bool> {
+        let version = version?;
+        Some((version.generation?, version.major?) >= self.since)
+    }
+
+    /// Whether `object` mirrors a record of this source. Objects written before mirrors carried
+    /// the network label are the data network's.
+    #[must_use]
+    pub fn owns(&self, object: &IpsecSecurityAssociation) -> bool {
+        self.owns_labels(object.metadata.labels.as_ref())
+    }
+
+    /// [`MirrorSource::owns`] from the labels alone, all a malformed object still tells.
+    #[must_use]
+    pub fn owns_labels(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        match labels.and_then(|labels| labels.get(LABEL_NETWORK)) {
+            Some(value) => value == self.network.as_str(),
+            None => self.network == Network::Data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(generation: u64, major: u64) -> ClusterVersion {
+        ClusterVersion {
+            generation: Some(generation),
+            major: Some(major),
+            minor: Some(0),
+            full: None,
+        }
+    }
+
+    #[test]
+    fn a_source_is_served_from_its_release_on() {
+        assert_eq!(DATA.served_by(Some(&version(9, 7))), Some(false));
+        assert_eq!(DATA.served_by(Some(&version(9, 8))), Some(true));
+        assert_eq!(DATA.served_by(Some(&version(10, 0))), Some(true));
+        assert_eq!(DATA.served_by(None), None);
+        assert_eq!(DATA.served_by(Some(&ClusterVersion::default())), None);
+    }
+
+    #[test]
+    fn objects_without_a_network_label_belong_to_the_data_network() {
+        let mut labels = BTreeMap::new();
+        assert!(DATA.owns_labels(None));
+        assert!(DATA.owns_labels(Some(&labels)));
+        labels.insert(LABEL_NETWORK.to_owned(), "cluster".to_owned());
+        assert!(!DATA.owns_labels(Some(&labels)));
+    }
+}
