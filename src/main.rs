@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ontap_ipsec_operator::ontap::{ClientConfig, Credentials, OntapClient, Secret, Selector};
+use ontap_ipsec_operator::ontap::{ClientConfig, Credentials, OntapClient, OntapError, Secret};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use ontap_ipsec_operator::controller::source::{self, MirrorSource};
 use ontap_ipsec_operator::controller::{self, RunOptions};
 use ontap_ipsec_operator::http;
 use ontap_ipsec_operator::leader::Candidacy;
@@ -133,6 +134,28 @@ struct PollArgs {
     /// Exit with status 1 when any SA is not healthy.
     #[arg(long)]
     fail_unhealthy: bool,
+    /// Which SAs to list: the data (front-end) network's, the cluster interconnect's (ONTAP
+    /// 9.19 and later), or all; with all, a cluster that does not serve the cluster network's
+    /// is noted on stderr.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Data)]
+    source: SourceChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceChoice {
+    Data,
+    Cluster,
+    All,
+}
+
+impl SourceChoice {
+    fn sources(self) -> Vec<&'static MirrorSource> {
+        match self {
+            Self::Data => vec![&source::DATA],
+            Self::Cluster => vec![&source::CLUSTER_NETWORK],
+            Self::All => source::ALL.to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -334,8 +357,20 @@ async fn run_poll(args: PollArgs) -> anyhow::Result<ExitCode> {
     config.timeout = std::time::Duration::from_secs(args.timeout_seconds);
 
     let client = OntapClient::new(config)?;
-    let listing = client.security_associations(&Selector::default()).await?;
-    let rows = poll::rows(&listing.records);
+    let mut rows = Vec::new();
+    for source in args.source.sources() {
+        let listing = match client.list(source.path, source.fields, &[]).await {
+            Ok(listing) => listing,
+            Err(error @ (OntapError::NotFound { .. } | OntapError::Forbidden { .. }))
+                if args.source == SourceChoice::All && !source.required =>
+            {
+                eprintln!("note: {} SAs not listed: {error}", source.network.as_str());
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        rows.extend(poll::rows(source.network, &listing.records));
+    }
     let text = match args.output {
         OutputFormat::Table => poll::render_table(&rows),
         OutputFormat::Json => poll::render_json(&rows)?,

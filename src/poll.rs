@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::crd::Network;
 use crate::ontap::SecurityAssociation;
 use crate::ontap::health::{self, Health};
 
@@ -11,6 +12,8 @@ use crate::ontap::health::{self, Health};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollRow {
+    /// `data` or `cluster`: the ONTAP network the SA protects.
+    pub network: &'static str,
     pub uuid: String,
     #[serde(rename = "type")]
     pub sa_type: String,
@@ -28,10 +31,11 @@ pub struct PollRow {
 
 impl PollRow {
     #[must_use]
-    pub fn from_security_association(sa: &SecurityAssociation) -> Self {
+    pub fn from_security_association(network: Network, sa: &SecurityAssociation) -> Self {
         let verdict = health::ready(sa);
         let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
         Self {
+            network: network.as_str(),
             uuid: sa.uuid.clone(),
             sa_type: text(
                 sa.sa_type
@@ -56,25 +60,26 @@ impl PollRow {
     }
 }
 
-/// Rows for every SA, in the order ONTAP listed them.
+/// Rows for every SA of `network`, in the order ONTAP listed them.
 #[must_use]
-pub fn rows(records: &[SecurityAssociation]) -> Vec<PollRow> {
+pub fn rows(network: Network, records: &[SecurityAssociation]) -> Vec<PollRow> {
     records
         .iter()
-        .map(PollRow::from_security_association)
+        .map(|record| PollRow::from_security_association(network, record))
         .collect()
 }
 
 /// A column-aligned table like `kubectl get`.
 #[must_use]
 pub fn render_table(rows: &[PollRow]) -> String {
-    const HEADERS: [&str; 8] = [
-        "TYPE", "NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY",
+    const HEADERS: [&str; 9] = [
+        "NETWORK", "TYPE", "NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY",
     ];
-    let cells: Vec<[&str; 8]> = rows
+    let cells: Vec<[&str; 9]> = rows
         .iter()
         .map(|row| {
             [
+                row.network,
                 row.sa_type.as_str(),
                 row.node.as_str(),
                 or_dash(&row.svm),
@@ -141,11 +146,11 @@ mod tests {
 
     #[test]
     fn table_aligns_columns_and_marks_missing_values() {
-        let table = render_table(&rows(&records()));
+        let table = render_table(&rows(Network::Data, &records()));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[0].starts_with("TYPE    NODE   SVM   POLICY"),
+            lines[0].starts_with("NETWORK   TYPE    NODE   SVM   POLICY"),
             "{table}"
         );
         assert!(lines[1].ends_with("established   True"), "{table}");
@@ -155,7 +160,7 @@ mod tests {
 
     #[test]
     fn json_rows_carry_reason_and_health() {
-        let rows = rows(&records());
+        let rows = rows(Network::Data, &records());
         assert!(rows[0].is_healthy());
         assert!(!rows[1].is_healthy());
         let value: serde_json::Value =
@@ -163,11 +168,12 @@ mod tests {
         assert_eq!(value[1]["reason"], "Deleted");
         assert_eq!(value[1]["remoteAddress"], "fd00::2");
         assert_eq!(value[0]["type"], "ike");
+        assert_eq!(value[0]["network"], "data");
     }
 
     #[test]
     fn yaml_lists_every_row() {
-        let yaml = render_yaml(&rows(&records())).expect("serialises");
+        let yaml = render_yaml(&rows(Network::Data, &records())).expect("serialises");
         assert_eq!(yaml.matches("uuid:").count(), 2, "{yaml}");
     }
 }

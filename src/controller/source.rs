@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::crd::condition::REASON_UNSUPPORTED_VERSION;
-use crate::crd::{IpsecSecurityAssociation, LABEL_NETWORK, Network, OntapClusterSpec};
+use crate::crd::condition::{REASON_CLUSTER_NETWORK_UNSUPPORTED, REASON_UNSUPPORTED_VERSION};
+use crate::crd::{
+    ClusterNetwork, IpsecSecurityAssociation, LABEL_NETWORK, Network, OntapClusterSpec,
+};
 use crate::ontap::Selector;
 use crate::ontap::client::{SECURITY_ASSOCIATION_FIELDS, SECURITY_ASSOCIATIONS_PATH};
 use crate::ontap::model::ClusterVersion;
@@ -69,8 +71,27 @@ pub const DATA: MirrorSource = MirrorSource {
     unserved_reason: REASON_UNSUPPORTED_VERSION,
 };
 
+/// The cluster interconnect's SAs: ONTAP 9.19 and later, as `spec.clusterNetwork` says. Its
+/// records have no SVM; their objects are named `<cluster>-cn-<uuid>`.
+pub const CLUSTER_NETWORK: MirrorSource = MirrorSource {
+    network: Network::Cluster,
+    path: "/api/security/cluster-network/ipsec/associations",
+    fields: "uuid,type,node,policy_name,local_address,remote_address,cipher_suite,lifetime,ike,\
+ipsec",
+    since: (9, 19),
+    has_svm: false,
+    name_infix: "cn-",
+    wanted: |spec| match spec.cluster_network {
+        ClusterNetwork::Auto => Wanted::IfServed,
+        ClusterNetwork::Enabled => Wanted::Yes,
+        ClusterNetwork::Disabled => Wanted::No,
+    },
+    required: false,
+    unserved_reason: REASON_CLUSTER_NETWORK_UNSUPPORTED,
+};
+
 /// Every source, in the order a poll lists them.
-pub const ALL: [&MirrorSource; 1] = [&DATA];
+pub const ALL: [&MirrorSource; 2] = [&DATA, &CLUSTER_NETWORK];
 
 impl MirrorSource {
     /// What a poll of a cluster with `spec`, reporting `version`, does with this source.
@@ -148,11 +169,45 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_network_follows_the_spec_and_the_release() {
+        let mut spec = OntapClusterSpec::new("https://c", "s");
+        let (old, new) = (version(9, 18), version(9, 19));
+        assert_eq!(CLUSTER_NETWORK.decide(&spec, Some(&new)), Decision::List);
+        assert_eq!(CLUSTER_NETWORK.decide(&spec, Some(&old)), Decision::Off);
+        assert_eq!(CLUSTER_NETWORK.decide(&spec, None), Decision::Off);
+        spec.cluster_network = ClusterNetwork::Enabled;
+        assert_eq!(CLUSTER_NETWORK.decide(&spec, None), Decision::List);
+        let Decision::Unserved(why) = CLUSTER_NETWORK.decide(&spec, Some(&old)) else {
+            panic!("an older release does not serve it");
+        };
+        assert!(why.contains("9.18.0") && why.contains("9.19"), "{why}");
+        spec.cluster_network = ClusterNetwork::Disabled;
+        assert_eq!(CLUSTER_NETWORK.decide(&spec, Some(&new)), Decision::Off);
+        assert_eq!(DATA.decide(&spec, Some(&new)), Decision::List);
+    }
+
+    #[test]
+    fn an_svm_selector_matches_no_cluster_network_record() {
+        let selector = Selector {
+            svms: vec!["vs0".into()],
+            ..Selector::default()
+        };
+        assert_eq!(CLUSTER_NETWORK.filters(&selector), None);
+        assert_eq!(
+            DATA.filters(&selector),
+            Some(vec![("svm.name", "vs0".to_owned())])
+        );
+        assert_eq!(CLUSTER_NETWORK.filters(&Selector::default()), Some(vec![]));
+    }
+
+    #[test]
     fn objects_without_a_network_label_belong_to_the_data_network() {
         let mut labels = BTreeMap::new();
         assert!(DATA.owns_labels(None));
         assert!(DATA.owns_labels(Some(&labels)));
+        assert!(!CLUSTER_NETWORK.owns_labels(None));
         labels.insert(LABEL_NETWORK.to_owned(), "cluster".to_owned());
         assert!(!DATA.owns_labels(Some(&labels)));
+        assert!(CLUSTER_NETWORK.owns_labels(Some(&labels)));
     }
 }

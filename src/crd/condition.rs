@@ -84,6 +84,11 @@ pub const REASON_MIRROR_WRITE_DENIED: &str = "MirrorWriteDenied";
 /// `OntapCluster` `Ready=False`, `Stalled=True`: ONTAP lists more SAs than the operator's limit.
 pub const REASON_TOO_MANY_SECURITY_ASSOCIATIONS: &str = "TooManySecurityAssociations";
 
+/// `OntapCluster` `Ready=False`, `Stalled=True`: `spec.clusterNetwork` asks for the cluster
+/// network's SAs and ONTAP does not serve them (a release before 9.19, or a role without access);
+/// the data network's SAs are still mirrored.
+pub const REASON_CLUSTER_NETWORK_UNSUPPORTED: &str = "ClusterNetworkUnsupported";
+
 /// `IpsecSecurityAssociation`: ONTAP reported a state the operator cannot judge (an IKE state
 /// ONTAP does not document, or an `IPsec` state outside the operator's table), so the condition
 /// is `Unknown` rather than a false alarm.

@@ -17,8 +17,8 @@ pub use condition::{
 };
 pub use duration::{ParseDurationError, format_duration, parse_duration};
 pub use ontap_cluster::{
-    CaSecretReference, CredentialsSecretReference, OntapCluster, OntapClusterIdentity,
-    OntapClusterSpec, OntapClusterStatus, PollTiming, REFRESH_ANNOTATION,
+    CaSecretReference, ClusterNetwork, CredentialsSecretReference, OntapCluster,
+    OntapClusterIdentity, OntapClusterSpec, OntapClusterStatus, PollTiming, REFRESH_ANNOTATION,
     SecurityAssociationCounts, SecurityAssociationSelector, SpecError, TlsSettings, UnhealthyPeer,
 };
 pub use security_association::{

@@ -228,6 +228,25 @@ pub struct OntapClusterSpec {
     /// with reason Suspended.
     #[serde(default)]
     pub suspend: bool,
+    /// Mirror the IPsec security associations of the cluster interconnect too (ONTAP 9.19 and
+    /// later), labelled ontap-ipsec.dev/network=cluster. Auto: when ONTAP reports 9.19 or later.
+    /// Enabled: always; an ONTAP that does not serve them gives Ready=False with reason
+    /// ClusterNetworkUnsupported while the data network's SAs are still mirrored. Disabled:
+    /// never, and mirrors of the cluster network are deleted.
+    #[serde(default)]
+    pub cluster_network: ClusterNetwork,
+}
+
+/// Whether to mirror the cluster interconnect's IPsec security associations.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterNetwork {
+    /// When ONTAP reports 9.19 or later.
+    #[default]
+    Auto,
+    /// Always.
+    Enabled,
+    /// Never.
+    Disabled,
 }
 
 fn default_poll_interval() -> String {
@@ -524,6 +543,7 @@ impl OntapClusterSpec {
             stale_after: DEFAULT_STALE_AFTER,
             selector: None,
             suspend: false,
+            cluster_network: ClusterNetwork::Auto,
         }
     }
 
