@@ -22,8 +22,8 @@ mod writes;
 
 pub use writes::WriteCounter;
 
-use crate::crd::ClusterId;
-use crate::ontap::health::Health;
+use crate::crd::{ClusterId, ConditionStatus};
+
 use crate::ontap::model::ClusterVersion;
 use crate::ontap::{ClusterIdentity, SecurityAssociation, SecurityAssociationType};
 
@@ -242,7 +242,7 @@ pub struct SaObservation<'a> {
     pub name: &'a str,
     pub record: &'a SecurityAssociation,
     /// The SA's `Ready` verdict.
-    pub ready: Health,
+    pub ready: ConditionStatus,
 }
 
 #[derive(Debug, Clone)]
@@ -254,7 +254,7 @@ struct SaSample {
     policy: String,
     remote_address: String,
     up: bool,
-    ready: Health,
+    ready: ConditionStatus,
     inbound: Option<(u64, u64)>,
     outbound: Option<(u64, u64)>,
 }
@@ -274,7 +274,7 @@ impl SaSample {
             svm: text(record.svm.as_ref().and_then(|s| s.name.as_deref())),
             policy: text(record.policy_name.as_deref()),
             remote_address: text(record.remote_address.as_deref()),
-            up: observation.ready == Health::True,
+            up: observation.ready == ConditionStatus::True,
             ready: observation.ready,
             inbound: direction(ipsec.and_then(|i| i.inbound.as_ref())),
             outbound: direction(ipsec.and_then(|i| i.outbound.as_ref())),
@@ -363,7 +363,7 @@ impl Collector for Snapshots {
             let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
             for sample in &snapshot.security_associations {
                 *counts
-                    .entry((sample.sa_type.as_str(), sample.ready.as_condition_status()))
+                    .entry((sample.sa_type.as_str(), sample.ready.as_str()))
                     .or_default() += 1;
             }
             let mut counts: Vec<_> = counts.into_iter().collect();

@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::crd::ConditionStatus;
 use crate::crd::Network;
 use crate::ontap::SecurityAssociation;
-use crate::ontap::health::{self, Health};
+use crate::ontap::health;
 
 /// One SA as `poll` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +49,7 @@ impl PollRow {
             local_address: text(sa.local_address.as_deref()),
             remote_address: text(sa.remote_address.as_deref()),
             state: text(health::applicable_state(sa)),
-            healthy: verdict.status.as_condition_status(),
+            healthy: verdict.status.as_str(),
             reason: verdict.reason,
             message: verdict.message,
         }
@@ -56,7 +57,7 @@ impl PollRow {
 
     #[must_use]
     pub fn is_healthy(&self) -> bool {
-        self.healthy == Health::True.as_condition_status()
+        self.healthy == ConditionStatus::True.as_str()
     }
 }
 

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use ontap_ipsec_operator::crd::ConditionStatus;
 use ontap_ipsec_operator::ontap::client::{
     PAGE_SIZE, SECURITY_ASSOCIATION_FIELDS, SECURITY_ASSOCIATIONS_PATH,
 };
-use ontap_ipsec_operator::ontap::health::{self, Health};
+use ontap_ipsec_operator::ontap::health;
 use ontap_ipsec_operator::ontap::tls::client_tls_config;
 use ontap_ipsec_operator::ontap::{
     ClientConfig, Credentials, OntapClient, Secret, SecurityAssociation, Selector, TlsOptions,
@@ -218,7 +219,7 @@ async fn product_listing(client: &OntapClient) -> Result<Seen, VariantError> {
     let ready = listing
         .records
         .iter()
-        .filter(|record| health::ready(record).status == Health::True)
+        .filter(|record| health::ready(record).status == ConditionStatus::True)
         .count();
     Ok(Seen {
         records: listing.records.len(),
@@ -291,7 +292,7 @@ fn decode_typed(pages: &[bytes::Bytes]) -> Result<Seen, VariantError> {
     seen.records = records.len();
     seen.ready = records
         .iter()
-        .filter(|record| health::ready(record).status == Health::True)
+        .filter(|record| health::ready(record).status == ConditionStatus::True)
         .count();
     Ok(seen)
 }

@@ -15,7 +15,7 @@ use crate::crd::{
     ConditionStatus, OntapClusterIdentity, OntapClusterStatus, SecurityAssociationCounts,
     UnhealthyPeer, new_condition, upsert_condition,
 };
-use crate::ontap::health::Health;
+
 use crate::ontap::model::ClusterVersion;
 use crate::ontap::{ClusterIdentity, SecurityAssociationType};
 
@@ -234,7 +234,7 @@ fn counts(objects: &[DesiredObject]) -> SecurityAssociationCounts {
             Some(SecurityAssociationType::Ipsec) => counts.ipsec += 1,
             _ => {}
         }
-        if object.ready.status == Health::True {
+        if object.ready.status == ConditionStatus::True {
             counts.ready += 1;
         } else {
             counts.not_ready += 1;
@@ -247,7 +247,7 @@ fn counts(objects: &[DesiredObject]) -> SecurityAssociationCounts {
 fn unhealthy_peers(objects: &[DesiredObject]) -> Vec<UnhealthyPeer> {
     let mut peers: Vec<UnhealthyPeer> = objects
         .iter()
-        .filter(|object| object.ready.status != Health::True)
+        .filter(|object| object.ready.status != ConditionStatus::True)
         .map(|object| UnhealthyPeer {
             svm: object.record.svm.as_ref().and_then(|svm| svm.name.clone()),
             local_address: object.record.local_address.clone(),

@@ -54,14 +54,6 @@ pub const REASON_PROGRESSING: &str = "Progressing";
 
 /// `IpsecSecurityAssociation`: the IKE SA is `established`.
 pub const REASON_ESTABLISHED: &str = "Established";
-/// `IpsecSecurityAssociation`: the IKE SA is `connecting`.
-pub const REASON_CONNECTING: &str = "Connecting";
-/// `IpsecSecurityAssociation`: the IKE SA is `dead_peer_probe` (the peer stopped answering).
-pub const REASON_DEAD_PEER_PROBE: &str = "DeadPeerProbe";
-/// `IpsecSecurityAssociation`: the IKE SA state is `none`.
-pub const REASON_NONE: &str = "None";
-/// `IpsecSecurityAssociation`: the `IPsec` SA is `installed`.
-pub const REASON_INSTALLED: &str = "Installed";
 /// `OntapCluster` `InsecureTransport=True`: `tls.insecureSkipVerify` turns verification off.
 pub const REASON_INSECURE_SKIP_VERIFY: &str = "InsecureSkipVerify";
 /// `OntapCluster` `InsecureTransport=True`: the endpoint is plain `http://`.

@@ -4,31 +4,12 @@
 //! case-insensitively; a state nobody documented yields `Unknown`, never an error.
 
 use super::model::{SecurityAssociation, SecurityAssociationType};
-
-/// The three-valued status of a Kubernetes condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Health {
-    True,
-    False,
-    Unknown,
-}
-
-impl Health {
-    /// The condition status string Kubernetes expects.
-    #[must_use]
-    pub fn as_condition_status(self) -> &'static str {
-        match self {
-            Self::True => "True",
-            Self::False => "False",
-            Self::Unknown => "Unknown",
-        }
-    }
-}
+use crate::crd::ConditionStatus;
 
 /// A health judgement: status, a CamelCase reason and a sentence for humans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    pub status: Health,
+    pub status: ConditionStatus,
     pub reason: String,
     pub message: String,
 }
@@ -42,11 +23,11 @@ pub const REASON_UNRECOGNIZED_STATE: &str = "UnrecognizedState";
 pub const REASON_UNKNOWN_TYPE: &str = "UnknownType";
 
 /// IKE states ONTAP documents, and whether each means the SA is established.
-const IKE_STATES: [(&str, Health); 4] = [
-    ("established", Health::True),
-    ("connecting", Health::False),
-    ("dead_peer_probe", Health::False),
-    ("none", Health::False),
+const IKE_STATES: [(&str, ConditionStatus); 4] = [
+    ("established", ConditionStatus::True),
+    ("connecting", ConditionStatus::False),
+    ("dead_peer_probe", ConditionStatus::False),
+    ("none", ConditionStatus::False),
 ];
 
 /// IPsec states and what each says about the SA. ONTAP documents none; its IKE daemon is
@@ -54,18 +35,18 @@ const IKE_STATES: [(&str, Health); 4] = [
 /// carrying traffic, so those count as installed; the states before installation and after
 /// deletion do not. Anything else is `Unknown`: a false alarm on a healthy tunnel is worse than
 /// an honest "don't know".
-const IPSEC_STATES: [(&str, Health); 11] = [
-    ("installed", Health::True),
-    ("rekeying", Health::True),
-    ("rekeyed", Health::True),
-    ("updating", Health::True),
-    ("none", Health::False),
-    ("created", Health::False),
-    ("routed", Health::False),
-    ("installing", Health::False),
-    ("retrying", Health::False),
-    ("deleting", Health::False),
-    ("deleted", Health::False),
+const IPSEC_STATES: [(&str, ConditionStatus); 11] = [
+    ("installed", ConditionStatus::True),
+    ("rekeying", ConditionStatus::True),
+    ("rekeyed", ConditionStatus::True),
+    ("updating", ConditionStatus::True),
+    ("none", ConditionStatus::False),
+    ("created", ConditionStatus::False),
+    ("routed", ConditionStatus::False),
+    ("installing", ConditionStatus::False),
+    ("retrying", ConditionStatus::False),
+    ("deleting", ConditionStatus::False),
+    ("deleted", ConditionStatus::False),
 ];
 
 /// `IkeEstablished` for an IKE SA; `None` for any other type.
@@ -78,7 +59,7 @@ pub fn ike_established(sa: &SecurityAssociation) -> Option<Verdict> {
     let peer = peer_description(sa);
     Some(match state.map(str::trim).filter(|s| !s.is_empty()) {
         None => Verdict {
-            status: Health::Unknown,
+            status: ConditionStatus::Unknown,
             reason: REASON_STATE_NOT_REPORTED.into(),
             message: format!("ONTAP reports no IKE state for {peer}"),
         },
@@ -92,7 +73,7 @@ pub fn ike_established(sa: &SecurityAssociation) -> Option<Verdict> {
                 message: format!("IKE SA {peer} is {}", known.replace('_', " ")),
             },
             None => Verdict {
-                status: Health::Unknown,
+                status: ConditionStatus::Unknown,
                 reason: REASON_UNRECOGNIZED_STATE.into(),
                 message: format!(
                     "IKE SA {peer} is in state {:?}, which ONTAP does not document",
@@ -113,7 +94,7 @@ pub fn ipsec_installed(sa: &SecurityAssociation) -> Option<Verdict> {
     let peer = peer_description(sa);
     Some(match state.map(str::trim).filter(|s| !s.is_empty()) {
         None => Verdict {
-            status: Health::Unknown,
+            status: ConditionStatus::Unknown,
             reason: REASON_STATE_NOT_REPORTED.into(),
             message: format!("ONTAP reports no IPsec state for {peer}"),
         },
@@ -121,8 +102,8 @@ pub fn ipsec_installed(sa: &SecurityAssociation) -> Option<Verdict> {
             .iter()
             .find(|(known, _)| known.eq_ignore_ascii_case(state))
         {
-            Some((known, Health::True)) => Verdict {
-                status: Health::True,
+            Some((known, ConditionStatus::True)) => Verdict {
+                status: ConditionStatus::True,
                 reason: camel_case(known),
                 message: if known.eq_ignore_ascii_case("installed") {
                     format!("IPsec SA {peer} is installed")
@@ -136,7 +117,7 @@ pub fn ipsec_installed(sa: &SecurityAssociation) -> Option<Verdict> {
                 message: format!("IPsec SA {peer} is {known}, not installed"),
             },
             None => Verdict {
-                status: Health::Unknown,
+                status: ConditionStatus::Unknown,
                 reason: REASON_UNRECOGNIZED_STATE.into(),
                 message: format!(
                     "IPsec SA {peer} is in state {:?}, which the operator does not recognize",
@@ -153,7 +134,7 @@ pub fn ready(sa: &SecurityAssociation) -> Verdict {
     ike_established(sa)
         .or_else(|| ipsec_installed(sa))
         .unwrap_or_else(|| Verdict {
-            status: Health::Unknown,
+            status: ConditionStatus::Unknown,
             reason: REASON_UNKNOWN_TYPE.into(),
             message: format!(
                 "SA {} has type {:?}, neither ike nor ipsec",
@@ -235,10 +216,10 @@ mod tests {
     #[test]
     fn every_documented_ike_state_has_its_status_and_reason() {
         let cases = [
-            ("established", Health::True, "Established"),
-            ("connecting", Health::False, "Connecting"),
-            ("dead_peer_probe", Health::False, "DeadPeerProbe"),
-            ("none", Health::False, "None"),
+            ("established", ConditionStatus::True, "Established"),
+            ("connecting", ConditionStatus::False, "Connecting"),
+            ("dead_peer_probe", ConditionStatus::False, "DeadPeerProbe"),
+            ("none", ConditionStatus::False, "None"),
         ];
         for (state, status, reason) in cases {
             let verdict = ike_established(&ike(state)).expect("ike SA");
@@ -253,15 +234,15 @@ mod tests {
 
     #[test]
     fn states_match_case_insensitively() {
-        assert_eq!(ready(&ike("ESTABLISHED")).status, Health::True);
-        assert_eq!(ready(&ipsec("INSTALLED")).status, Health::True);
+        assert_eq!(ready(&ike("ESTABLISHED")).status, ConditionStatus::True);
+        assert_eq!(ready(&ipsec("INSTALLED")).status, ConditionStatus::True);
         assert_eq!(ready(&ipsec("Installed")).reason, "Installed");
     }
 
     #[test]
     fn undocumented_ike_state_is_unknown_not_an_error() {
         let verdict = ready(&ike("rekeying"));
-        assert_eq!(verdict.status, Health::Unknown);
+        assert_eq!(verdict.status, ConditionStatus::Unknown);
         assert_eq!(verdict.reason, REASON_UNRECOGNIZED_STATE);
         assert!(verdict.message.contains("rekeying"));
     }
@@ -277,7 +258,7 @@ mod tests {
             let verdict = ipsec_installed(&ipsec(state)).expect("ipsec SA");
             assert_eq!(
                 (verdict.status, verdict.reason.as_str()),
-                (Health::True, reason),
+                (ConditionStatus::True, reason),
                 "{state}"
             );
         }
@@ -295,7 +276,7 @@ mod tests {
             let verdict = ipsec_installed(&ipsec(state)).expect("ipsec SA");
             assert_eq!(
                 (verdict.status, verdict.reason.as_str()),
-                (Health::False, reason),
+                (ConditionStatus::False, reason),
                 "{state}"
             );
         }
@@ -306,7 +287,7 @@ mod tests {
         let verdict = ipsec_installed(&ipsec("larval")).expect("ipsec SA");
         assert_eq!(
             (verdict.status, verdict.reason.as_str()),
-            (Health::Unknown, REASON_UNRECOGNIZED_STATE)
+            (ConditionStatus::Unknown, REASON_UNRECOGNIZED_STATE)
         );
         assert!(verdict.message.contains("larval"), "{}", verdict.message);
         let long = "x".repeat(10_000);
@@ -319,7 +300,7 @@ mod tests {
         let no_ike = sa(json!({"uuid": "u", "type": "ike"}));
         let empty_ipsec = sa(json!({"uuid": "u", "type": "ipsec", "ipsec": {"state": ""}}));
         assert_eq!(ready(&no_ike).reason, REASON_STATE_NOT_REPORTED);
-        assert_eq!(ready(&empty_ipsec).status, Health::Unknown);
+        assert_eq!(ready(&empty_ipsec).status, ConditionStatus::Unknown);
     }
 
     #[test]

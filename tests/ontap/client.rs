@@ -155,7 +155,10 @@ async fn realistic_records_decode_and_evaluate() {
         ike_state.initiator_spi.expect("spi").as_str(),
         "1a2b3c4d5e6f7081"
     );
-    assert_eq!(health::ready(ike).status, health::Health::True);
+    assert_eq!(
+        health::ready(ike).status,
+        ontap_ipsec_operator::crd::ConditionStatus::True
+    );
     let ipsec = &listing.records[1];
     let inbound = ipsec
         .ipsec

@@ -31,7 +31,7 @@ impl Expected {
                 let verdict = health::ready(&sa);
                 Self {
                     kind,
-                    status: verdict.status.as_condition_status(),
+                    status: verdict.status.as_str(),
                     reason: verdict.reason,
                 }
             }

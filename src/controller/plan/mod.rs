@@ -22,8 +22,8 @@ pub use sa_status::stale_statuses;
 use super::labels::security_association_name;
 use super::source::MirrorSource;
 use crate::crd::condition::TYPE_READY;
-use crate::crd::{ClusterId, IpsecSecurityAssociation, OntapCluster};
-use crate::ontap::health::Health;
+use crate::crd::{ClusterId, ConditionStatus, IpsecSecurityAssociation, OntapCluster};
+
 use crate::ontap::model::SecurityAssociation;
 
 /// The OntapCluster that owns the mirrored objects.
@@ -179,8 +179,8 @@ fn tunnel_transition(
         .as_ref()
         .and_then(|status| crate::crd::find_condition(&status.conditions, TYPE_READY))?;
     let up = match (before.status.as_str(), desired.ready.status) {
-        ("False", Health::True) => true,
-        ("True", Health::False) => false,
+        ("False", ConditionStatus::True) => true,
+        ("True", ConditionStatus::False) => false,
         _ => return None,
     };
     Some(TunnelTransition {

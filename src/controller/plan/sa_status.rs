@@ -14,7 +14,7 @@ use crate::crd::{
     ConditionStatus, IkeStatus, IpsecSecurityAssociation, IpsecSecurityAssociationStatus,
     IpsecStatus, IpsecTraffic, Network, OntapReference, new_condition, upsert_condition,
 };
-use crate::ontap::health::{self, Health, Verdict};
+use crate::ontap::health::{self, Verdict};
 use crate::ontap::model::{self, SecurityAssociation, TrafficDirection};
 
 /// Statuses that turn every condition `Unknown` because the cluster has not been polled
@@ -122,7 +122,7 @@ pub(super) fn desired_status(
             &mut status.conditions,
             new_condition(
                 type_,
-                condition_status(verdict.status),
+                verdict.status,
                 &verdict.reason,
                 verdict.message,
                 generation,
@@ -131,14 +131,6 @@ pub(super) fn desired_status(
         );
     }
     status
-}
-
-fn condition_status(health: Health) -> ConditionStatus {
-    match health {
-        Health::True => ConditionStatus::True,
-        Health::False => ConditionStatus::False,
-        Health::Unknown => ConditionStatus::Unknown,
-    }
 }
 
 fn reference(reference: &model::ObjectReference) -> OntapReference {
