@@ -18,7 +18,8 @@ ARG CARGO_AUDITABLE_VERSION=0.7.7
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo install --locked cargo-auditable --version "${CARGO_AUDITABLE_VERSION}"
 WORKDIR /build
-# The build inputs: .dockerignore leaves Cargo.toml, Cargo.lock, build.rs, src/, benches/ and
+# The build inputs: .dockerignore leaves Cargo.toml, Cargo.lock, build.rs, src/, benches/,
+# crates/ (the workspace's simulator, which cargo needs to load the workspace) and
 # scripts/image-rootfs.sh (and a few small files), not target/, tests/ or docs.
 COPY . ./
 # Cache mounts keep the crates and compiled dependencies between builds; the binary is copied out
@@ -27,7 +28,7 @@ COPY . ./
 ARG REVISION=unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/build/target \
-    ONTAP_IPSEC_REVISION="${REVISION}" cargo auditable build --release --locked --bin ontap-ipsec-operator \
+    ONTAP_IPSEC_REVISION="${REVISION}" cargo auditable build --release --locked -p ontap-ipsec-operator --bin ontap-ipsec-operator \
     && install -D -m 0755 target/release/ontap-ipsec-operator /out/ontap-ipsec-operator
 # The binary, its glibc libraries, the CA bundle, passwd/group, /tmp: the whole root filesystem.
 ARG SOURCE_DATE_EPOCH=0

@@ -76,9 +76,10 @@ if ! cargo auditable --version >/dev/null 2>&1; then
     fail "cannot install cargo-auditable from crates.io"
 fi
 
-step "building the release binary (cargo auditable build --release --locked --bin $name)"
+step "building the release binary (cargo auditable build --release --locked -p $name --bin $name)"
 # ONTAP_IPSEC_REVISION: the commit the binary reports (build.rs; ontap_ipsec_build_info).
-ONTAP_IPSEC_REVISION="$revision" cargo auditable build --release --locked --bin "$name"
+# -p: only the operator package's features and crates, not the simulator's (a workspace member).
+ONTAP_IPSEC_REVISION="$revision" cargo auditable build --release --locked -p "$name" --bin "$name"
 
 step "laying out the root filesystem in ${rootfs#"$repo_root/"} (scripts/image-rootfs.sh)"
 mkdir -p "$out_dir"

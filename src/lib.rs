@@ -8,5 +8,4 @@ pub mod metrics;
 pub mod net;
 pub mod ontap;
 pub mod poll;
-pub mod sim;
 pub mod telemetry;

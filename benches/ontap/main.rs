@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum as _};
-use ontap_ipsec_operator::sim::{self, SimulatorConfig};
+use ontap_sim::SimulatorConfig;
 
 use section::Results;
 use variants::{Measurement, Target, Variant};
@@ -105,10 +105,10 @@ fn run_parent(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let records = sim::generate(args.nodes, args.tunnels);
+    let records = ontap_sim::generate(args.nodes, args.tunnels);
     let expected = records.len();
     // The runtime's worker threads serve while this thread waits for the children.
-    let simulator = runtime.block_on(sim::start(SimulatorConfig {
+    let simulator = runtime.block_on(ontap_sim::start(SimulatorConfig {
         records,
         ..SimulatorConfig::default()
     }))?;

@@ -103,7 +103,7 @@ pub fn render(results: &Results, machine: &str, args: &Args) -> anyhow::Result<S
     writeln!(
         out,
         "- command: `make bench-ontap` (`cargo bench --bench ontap`)\n\
-         - workload: `sim::generate({}, {})` = {} SAs, served over HTTPS on loopback by `ontap-sim` \
+         - workload: `ontap_sim::generate({}, {})` = {} SAs, served over HTTPS on loopback by `ontap-sim` \
          in the benchmark's own process; {} pages of at most 500 records, {:.1} MiB of JSON per listing\n\
          - method: each variant runs in a child process of its own; floor and product alternate \
          over {} rounds of one warm-up and {} timed listings each, so {} timed listings per variant. \

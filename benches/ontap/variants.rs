@@ -13,7 +13,6 @@ use ontap_ipsec_operator::ontap::tls::client_tls_config;
 use ontap_ipsec_operator::ontap::{
     ClientConfig, Credentials, OntapClient, Secret, SecurityAssociation, Selector, TlsOptions,
 };
-use ontap_ipsec_operator::sim;
 use serde::{Deserialize, Serialize};
 
 use crate::support::proc_stats::{self, Process};
@@ -131,8 +130,8 @@ fn client_config(target: &Target) -> Result<ClientConfig, VariantError> {
     let mut config = ClientConfig::new(
         &target.endpoint,
         Credentials::Basic {
-            username: sim::DEFAULT_USERNAME.to_owned(),
-            password: Secret::new(sim::DEFAULT_PASSWORD),
+            username: ontap_sim::DEFAULT_USERNAME.to_owned(),
+            password: Secret::new(ontap_sim::DEFAULT_PASSWORD),
         },
     )?;
     config.tls = TlsOptions {
@@ -164,7 +163,10 @@ fn first_page_url(config: &ClientConfig) -> Result<url::Url, VariantError> {
 async fn get(client: &reqwest::Client, url: &url::Url) -> Result<bytes::Bytes, VariantError> {
     Ok(client
         .get(url.clone())
-        .basic_auth(sim::DEFAULT_USERNAME, Some(sim::DEFAULT_PASSWORD))
+        .basic_auth(
+            ontap_sim::DEFAULT_USERNAME,
+            Some(ontap_sim::DEFAULT_PASSWORD),
+        )
         .header(reqwest::header::ACCEPT, HAL_JSON)
         .send()
         .await?

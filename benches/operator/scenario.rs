@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt as _};
 use ontap_ipsec_operator::crd::{IpsecSecurityAssociation, OntapCluster, find_condition};
-use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
+use ontap_sim::{RunningSimulator, SimulatorConfig};
 use serde_json::json;
 
 use crate::api_server::{ApiServer, Edge, ServerSnapshot};
@@ -36,7 +36,7 @@ const WINDOW_TIMEOUT: Duration = Duration::from_secs(900);
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
 const SCRAPE_PERIOD: Duration = Duration::from_secs(2);
 
-/// A shape of the estate: clusters, and SAs per cluster from `sim::generate(nodes, tunnels)`.
+/// A shape of the estate: clusters, and SAs per cluster from `ontap_sim::generate(nodes, tunnels)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     pub name: &'static str,
@@ -100,7 +100,7 @@ pub async fn run(server: &ApiServer, scenario: Scenario) -> anyhow::Result<Outco
         .map(|index| {
             (
                 format!("ontap{index:02}"),
-                sim::generate(scenario.nodes, scenario.tunnels),
+                ontap_sim::generate(scenario.nodes, scenario.tunnels),
             )
         })
         .collect();
@@ -145,7 +145,7 @@ async fn operate(
     let mut simulators = Vec::with_capacity(clusters.len());
     for (_, records) in clusters {
         simulators.push(
-            sim::start(SimulatorConfig {
+            ontap_sim::start(SimulatorConfig {
                 records: records.clone(),
                 ..SimulatorConfig::default()
             })
@@ -157,8 +157,8 @@ async fn operate(
         &secrets,
         CREDENTIALS,
         &[
-            ("username", sim::DEFAULT_USERNAME),
-            ("password", sim::DEFAULT_PASSWORD),
+            ("username", ontap_sim::DEFAULT_USERNAME),
+            ("password", ontap_sim::DEFAULT_PASSWORD),
         ],
     )
     .await?;

@@ -14,7 +14,7 @@ use ontap_ipsec_operator::controller::labels::security_association_name;
 use ontap_ipsec_operator::crd::{
     IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
-use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
+use ontap_sim::{RunningSimulator, SimulatorConfig};
 use serde_json::json;
 
 use crate::operator::{OperatorProcess, forbidden_lines};
@@ -55,7 +55,7 @@ impl Mirror {
         let release = Release::install(prefix, overrides).await;
         let ns = release.ns().to_owned();
 
-        let mut records = sim::generate(NODES, TUNNELS_PER_NODE);
+        let mut records = ontap_sim::generate(NODES, TUNNELS_PER_NODE);
         // Some tunnels down, as on any real cluster: one IKE SA connecting, one dead peer, one
         // IPsec SA not installed.
         let downs = [
@@ -76,10 +76,10 @@ impl Mirror {
                 })
                 .expect("the fixture has SAs of both types");
             used.insert(record["uuid"].to_string());
-            sim::merge_patch(record, &patch);
+            ontap_sim::merge_patch(record, &patch);
             healthy.insert(record["uuid"].as_str().expect("uuid").to_owned(), false);
         }
-        let simulator = sim::start(SimulatorConfig {
+        let simulator = ontap_sim::start(SimulatorConfig {
             records,
             ..SimulatorConfig::default()
         })
@@ -92,8 +92,8 @@ impl Mirror {
             &ns,
             CREDENTIALS,
             &[
-                ("username", sim::DEFAULT_USERNAME),
-                ("password", sim::DEFAULT_PASSWORD),
+                ("username", ontap_sim::DEFAULT_USERNAME),
+                ("password", ontap_sim::DEFAULT_PASSWORD),
             ],
         )
         .await;

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -27,7 +26,7 @@ async fn the_operator_survives_an_api_server_restart_and_mirrors_what_changed_me
         "crd/ipsecsecurityassociations.ontap-ipsec.dev",
     ]);
     let client = server.client().await;
-    let records = sim::generate(2, 5);
+    let records = ontap_sim::generate(2, 5);
     let harness = Harness::new_with_client(client, "apiserver-restart", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let mut operator = OperatorProcess::start_with_kubeconfig(

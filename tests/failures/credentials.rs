@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ontap_ipsec_operator::sim::{self, SimulatorConfig};
+use ontap_sim::SimulatorConfig;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, CREDENTIALS, Harness};
@@ -17,7 +17,7 @@ const NEXT_POLL: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_password_is_used_by_the_next_poll_without_a_refresh() {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     let mut harness = Harness::start("rotation", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     harness
@@ -59,13 +59,13 @@ async fn a_rotated_password_is_used_by_the_next_poll_without_a_refresh() {
         .put_secret(
             CREDENTIALS,
             &[
-                ("username", sim::DEFAULT_USERNAME),
+                ("username", ontap_sim::DEFAULT_USERNAME),
                 ("password", ROTATED_PASSWORD),
             ],
         )
         .await;
     harness.simulator = Some(
-        sim::start(SimulatorConfig {
+        ontap_sim::start(SimulatorConfig {
             listen: address,
             records: records.clone(),
             password: ROTATED_PASSWORD.to_owned(),

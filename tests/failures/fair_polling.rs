@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ontap_ipsec_operator::sim::{self, Fault, SimulatorConfig};
+use ontap_sim::{Fault, SimulatorConfig};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -15,7 +15,7 @@ const ONE_POLL: Duration = Duration::from_secs(13);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_stalled_endpoints_do_not_starve_a_healthy_cluster() {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     let mut harness = Harness::new("fair-polling", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     harness.start_operator();
@@ -23,8 +23,8 @@ async fn twenty_stalled_endpoints_do_not_starve_a_healthy_cluster() {
 
     let mut stalled = Vec::new();
     for index in 0..STALLED {
-        let simulator = sim::start(SimulatorConfig {
-            records: sim::generate(1, 1),
+        let simulator = ontap_sim::start(SimulatorConfig {
+            records: ontap_sim::generate(1, 1),
             ..SimulatorConfig::default()
         })
         .await

@@ -2,7 +2,7 @@
 //! `num_records` that disagrees with the page) prunes nothing: the cluster says
 //! `IncompleteListing`, and the mirrors of the SAs it left out keep their last state.
 
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope};
+use ontap_sim::{Fault, FaultScope};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -12,7 +12,7 @@ use crate::support::wait;
 async fn a_partial_answer_from_ontap_prunes_nothing_and_says_incomplete_listing() {
     // Two nodes: the fault leaves out one node's records, as ONTAP does when that node's SA
     // table does not answer.
-    let records = sim::generate(2, 4);
+    let records = ontap_sim::generate(2, 4);
     let harness = Harness::start("incomplete", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let before = harness.uids().await;

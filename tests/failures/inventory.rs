@@ -8,7 +8,7 @@ use kube::{Api, ResourceExt as _};
 use ontap_ipsec_operator::crd::{
     IpsecSecurityAssociation, LABEL_CLUSTER, OntapCluster, find_condition,
 };
-use ontap_ipsec_operator::sim::SimulatorState;
+use ontap_sim::SimulatorState;
 
 /// Mirrored objects of one cluster, by SA uuid.
 #[derive(Debug, Default)]

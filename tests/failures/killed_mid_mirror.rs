@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use kube::api::ListParams;
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness};
@@ -23,7 +22,7 @@ const CONVERGE: Duration = Duration::from_secs(240);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_during_the_first_mirror_converges_after_restart_without_duplicates_or_orphans()
  {
-    let records = sim::generate(NODES, TUNNELS_PER_NODE);
+    let records = ontap_sim::generate(NODES, TUNNELS_PER_NODE);
     let total = records.len();
     let harness = Harness::new("killed-mid-mirror", records.clone()).await;
     harness

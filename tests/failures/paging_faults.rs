@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ontap_ipsec_operator::crd::find_condition;
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope};
+use ontap_sim::{Fault, FaultScope};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -20,7 +20,7 @@ async fn ready_since(harness: &Harness) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_object() {
-    let records = sim::generate(1, 10);
+    let records = ontap_sim::generate(1, 10);
     let harness = Harness::start("paging-causes", records.clone(), json!({"timeout": "2s"})).await;
     harness.wait_for_mirror(records.len()).await;
     let before = harness.uids().await;
@@ -112,7 +112,7 @@ async fn every_paging_fault_names_its_cause_stays_retryable_and_replaces_no_obje
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
-    let records = sim::generate(1, 10);
+    let records = ontap_sim::generate(1, 10);
     let harness = Harness::start("paging-burst", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let before = harness.uids().await;
@@ -161,7 +161,7 @@ async fn a_burst_of_503s_mid_listing_recovers_by_itself_and_only_then_prunes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_empty_page_with_a_next_link_is_followed_to_the_end() {
-    let records = sim::generate(1, 10);
+    let records = ontap_sim::generate(1, 10);
     let harness = Harness::start("paging-empty", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let since = ready_since(&harness).await;

@@ -10,7 +10,6 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt as _};
 use ontap_ipsec_operator::controller::labels::security_association_name;
 use ontap_ipsec_operator::crd::find_condition;
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -105,7 +104,7 @@ async fn ready_and_stalled(harness: &Harness) -> Option<(String, String, String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_refused_by_an_admission_policy_end_in_mirror_write_denied_with_backoff() {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     let mut harness = Harness::new("write-denied", records.clone()).await;
     let policy = freeze_mirrors(&harness).await;
     harness.create_cluster(CLUSTER, json!({})).await;
@@ -148,7 +147,7 @@ async fn writes_refused_by_an_admission_policy_end_in_mirror_write_denied_with_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_without_a_usable_name_are_left_out_and_the_others_mirrored() {
-    let mut records = sim::generate(1, 3);
+    let mut records = ontap_sim::generate(1, 3);
     let template = records[0].clone();
     let with_uuid = |uuid: &str| {
         let mut record = template.clone();
@@ -184,7 +183,7 @@ async fn records_without_a_usable_name_are_left_out_and_the_others_mirrored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_listing_more_sas_than_allowed_is_stalled_and_nothing_is_written() {
-    let records = sim::generate(1, 5);
+    let records = ontap_sim::generate(1, 5);
     let mut harness = Harness::new("too-many", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     harness.start_operator_with(|options| options.max_security_associations = records.len() - 1);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::ListParams;
 use ontap_ipsec_operator::crd::LABEL_CLUSTER;
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope, SimulatorConfig};
+use ontap_sim::{Fault, FaultScope, SimulatorConfig};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -21,10 +21,10 @@ const ONE_POLL: Duration = Duration::from_secs(13);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ontap_answering_ten_thousand_sas_slowly_does_not_delay_another_clusters_polls() {
-    let fast_records = sim::generate(1, 5);
+    let fast_records = ontap_sim::generate(1, 5);
     let mut harness = Harness::new("slow-cluster", fast_records.clone()).await;
-    let slow = sim::start(SimulatorConfig {
-        records: sim::generate(50, 100),
+    let slow = ontap_sim::start(SimulatorConfig {
+        records: ontap_sim::generate(50, 100),
         ..SimulatorConfig::default()
     })
     .await

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Patch, PatchParams};
 use ontap_ipsec_operator::crd::{OntapCluster, REFRESH_ANNOTATION};
-use ontap_ipsec_operator::sim;
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -268,7 +267,7 @@ fn the_merge_patch_of_an_action_holds_only_the_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refresh_action_applied_as_argo_cd_applies_it_makes_the_operator_poll_at_once() {
-    let records = sim::generate(1, 1);
+    let records = ontap_sim::generate(1, 1);
     // A poll interval far beyond the test, so only the refresh can cause the next poll.
     let harness = Harness::start(
         "gitops-refresh",

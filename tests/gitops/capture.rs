@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use ontap_ipsec_operator::crd::{IpsecSecurityAssociation, OntapCluster};
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope};
+use ontap_sim::{Fault, FaultScope};
 use serde_json::{Value, json};
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -122,7 +122,7 @@ impl Recorder {
 /// Runs every situation once, in one namespace, and returns the objects of each.
 pub async fn capture() -> Captured {
     // Two tunnels: records 0 and 1 are the IKE and IPsec SAs of the first, 2 and 3 of the second.
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let harness = Harness::start("gitops-capture", records.clone(), json!({"staleAfter": 1})).await;
     let normalizer = Normalizer {
         namespace: harness.ns().to_owned(),

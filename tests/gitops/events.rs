@@ -11,7 +11,6 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use kube::api::{ApiResource, DynamicObject, ListParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt as _};
 use ontap_ipsec_operator::crd::IpsecSecurityAssociation;
-use ontap_ipsec_operator::sim;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -120,7 +119,7 @@ fn sensor_selections(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sa_watch_events_are_silent_in_steady_state_and_the_sensor_filter_selects_ready_changes() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let harness = Harness::start(
         "gitops-events",
         records.clone(),

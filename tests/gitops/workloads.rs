@@ -5,7 +5,6 @@
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ontap_ipsec_operator::sim;
 use serde_json::{Value, json};
 
 use crate::capture::wait_association;
@@ -91,7 +90,7 @@ async fn set_ike_state(harness: &Harness, record: &Value, state: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubectl_wait_examples_return_when_the_tunnel_changes_and_time_out_otherwise() {
     // The first tunnel goes to the examples' peer and starts down; the second stays up throughout.
-    let mut records = sim::generate(1, 2);
+    let mut records = ontap_sim::generate(1, 2);
     for record in records.iter_mut().take(2) {
         record["remote_address"] = PEER.into();
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ontap_ipsec_operator::ontap::model::SecurityAssociationType;
 use ontap_ipsec_operator::ontap::{OntapClient, OntapError, Selector, health};
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope, OntapVersion, SimulatorConfig};
+use ontap_sim::{Fault, FaultScope, OntapVersion, SimulatorConfig};
 use serde_json::json;
 
 use super::{simulator_from, simulator_with, trusted_config};
@@ -19,7 +19,7 @@ fn uuids(records: &[ontap_ipsec_operator::ontap::SecurityAssociation]) -> HashSe
 
 #[tokio::test]
 async fn paging_collects_every_sa_across_many_pages() {
-    let records = sim::generate(4, 400);
+    let records = ontap_sim::generate(4, 400);
     let expected: HashSet<String> = records
         .iter()
         .map(|record| record["uuid"].as_str().expect("uuid").to_owned())
@@ -38,7 +38,7 @@ async fn paging_collects_every_sa_across_many_pages() {
 
 #[tokio::test]
 async fn short_and_empty_pages_with_next_links_are_followed_to_the_end() {
-    let (simulator, client) = simulator_with(sim::generate(2, 150)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(2, 150)).await;
     // The first fault that shapes a page wins, so the three empty pages go in first.
     simulator
         .state()
@@ -65,7 +65,7 @@ async fn short_and_empty_pages_with_next_links_are_followed_to_the_end() {
 
 #[tokio::test]
 async fn selector_lists_become_ontap_filters() {
-    let (simulator, client) = simulator_with(sim::generate(3, 20)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(3, 20)).await;
     let all = client
         .security_associations(&Selector::default())
         .await
@@ -178,7 +178,7 @@ async fn realistic_records_decode_and_evaluate() {
 
 #[tokio::test]
 async fn counters_grow_between_polls() {
-    let (simulator, client) = simulator_with(sim::generate(1, 1)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(1, 1)).await;
     let bytes = |records: &[ontap_ipsec_operator::ontap::SecurityAssociation]| {
         records
             .iter()
@@ -199,7 +199,7 @@ async fn counters_grow_between_polls() {
 
 #[tokio::test]
 async fn wrong_password_is_unauthorized() {
-    let (simulator, _) = simulator_with(sim::generate(1, 1)).await;
+    let (simulator, _) = simulator_with(ontap_sim::generate(1, 1)).await;
     let client = OntapClient::new(trusted_config(&simulator, "wrong")).expect("client");
     let error = client
         .security_associations(&Selector::default())
@@ -215,7 +215,7 @@ async fn wrong_password_is_unauthorized() {
 
 #[tokio::test]
 async fn each_ontap_error_maps_to_its_typed_error() {
-    let (simulator, client) = simulator_with(sim::generate(1, 2)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(1, 2)).await;
     let state = simulator.state();
     let cases: Vec<(Fault, Expectation)> = vec![
         (
@@ -257,7 +257,7 @@ async fn each_ontap_error_maps_to_its_typed_error() {
 
 #[tokio::test]
 async fn a_fault_on_a_later_page_fails_the_whole_listing() {
-    let (simulator, client) = simulator_with(sim::generate(2, 300)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(2, 300)).await;
     simulator
         .state()
         .set_fault(Fault::malformed_json().from_page(2))
@@ -298,7 +298,7 @@ async fn a_missing_endpoint_on_old_releases_is_code_3() {
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
     let (simulator, _) = simulator_with(vec![]).await;
-    let mut config = trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    let mut config = trusted_config(&simulator, ontap_sim::DEFAULT_PASSWORD);
     config.tls.ca_bundle_pem = None;
     let client = OntapClient::new(config).expect("client");
     let error = client
@@ -312,7 +312,7 @@ async fn an_untrusted_certificate_is_refused() {
 #[tokio::test]
 async fn server_name_override_verifies_against_that_name() {
     let (simulator, _) = simulator_with(vec![]).await;
-    let mut config = trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    let mut config = trusted_config(&simulator, ontap_sim::DEFAULT_PASSWORD);
     config.tls.server_name = Some("localhost".into());
     OntapClient::new(config.clone())
         .expect("client")
@@ -332,7 +332,7 @@ async fn server_name_override_verifies_against_that_name() {
 #[tokio::test]
 async fn insecure_skip_verify_accepts_an_untrusted_certificate() {
     let (simulator, _) = simulator_with(vec![]).await;
-    let mut config = trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    let mut config = trusted_config(&simulator, ontap_sim::DEFAULT_PASSWORD);
     config.tls.ca_bundle_pem = None;
     config.tls.insecure_skip_verify = true;
     OntapClient::new(config)
@@ -345,12 +345,12 @@ async fn insecure_skip_verify_accepts_an_untrusted_certificate() {
 
 #[tokio::test]
 async fn a_slow_answer_is_a_timeout() {
-    let (simulator, _) = simulator_with(sim::generate(1, 1)).await;
+    let (simulator, _) = simulator_with(ontap_sim::generate(1, 1)).await;
     simulator
         .state()
         .set_fault(Fault::latency(Duration::from_secs(3)))
         .expect("fault accepted");
-    let mut config = trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    let mut config = trusted_config(&simulator, ontap_sim::DEFAULT_PASSWORD);
     config.timeout = Duration::from_millis(500);
     let client = OntapClient::new(config).expect("client");
     let error = client
@@ -383,7 +383,7 @@ async fn the_password_never_appears_in_errors_or_debug_output() {
 
 #[tokio::test]
 async fn answers_that_are_partial_oversized_or_endless_fail_the_listing_at_bounded_cost() {
-    let (simulator, client) = simulator_with(sim::generate(2, 300)).await;
+    let (simulator, client) = simulator_with(ontap_sim::generate(2, 300)).await;
     let cases: Vec<(Fault, Expectation)> = vec![
         (
             Fault::error_in_ok().from_page(2),
@@ -437,13 +437,13 @@ async fn answers_that_are_partial_oversized_or_endless_fail_the_listing_at_bound
 
 #[tokio::test]
 async fn a_listing_longer_than_the_limit_fails_before_reading_it_all() {
-    let simulator = sim::start(SimulatorConfig {
-        records: sim::generate(2, 600),
+    let simulator = ontap_sim::start(SimulatorConfig {
+        records: ontap_sim::generate(2, 600),
         ..SimulatorConfig::default()
     })
     .await
     .expect("simulator starts");
-    let mut config = super::trusted_config(&simulator, sim::DEFAULT_PASSWORD);
+    let mut config = super::trusted_config(&simulator, ontap_sim::DEFAULT_PASSWORD);
     config.limits.max_security_associations = 1000;
     let client = OntapClient::new(config).expect("client");
     let error = client

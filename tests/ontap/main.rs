@@ -4,7 +4,7 @@ mod client;
 mod poll_command;
 
 use ontap_ipsec_operator::ontap::{ClientConfig, Credentials, OntapClient, Secret};
-use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
+use ontap_sim::{RunningSimulator, SimulatorConfig};
 
 /// A simulator with `records`, and a client that trusts its certificate.
 pub async fn simulator_with(records: Vec<serde_json::Value>) -> (RunningSimulator, OntapClient) {
@@ -18,7 +18,7 @@ pub async fn simulator_with(records: Vec<serde_json::Value>) -> (RunningSimulato
 pub async fn simulator_from(config: SimulatorConfig) -> (RunningSimulator, OntapClient) {
     ontap_ipsec_operator::ontap::tls::install_default_crypto_provider();
     let password = config.password.clone();
-    let simulator = sim::start(config).await.expect("simulator starts");
+    let simulator = ontap_sim::start(config).await.expect("simulator starts");
     let client = OntapClient::new(trusted_config(&simulator, &password)).expect("client builds");
     (simulator, client)
 }
@@ -28,7 +28,7 @@ pub fn trusted_config(simulator: &RunningSimulator, password: &str) -> ClientCon
     let mut config = ClientConfig::new(
         &simulator.base_url(),
         Credentials::Basic {
-            username: sim::DEFAULT_USERNAME.into(),
+            username: ontap_sim::DEFAULT_USERNAME.into(),
             password: Secret::new(password),
         },
     )

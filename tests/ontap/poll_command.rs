@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use ontap_ipsec_operator::sim::{self, RunningSimulator};
+use ontap_sim::RunningSimulator;
 use serde_json::json;
 
 use super::simulator_with;
@@ -41,8 +41,8 @@ impl Poll {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ontap-ipsec-operator"));
         command
             .args(["poll", "--endpoint", &self.simulator.base_url()])
-            .args(["--username", sim::DEFAULT_USERNAME])
-            .env("ONTAP_PASSWORD", sim::DEFAULT_PASSWORD)
+            .args(["--username", ontap_sim::DEFAULT_USERNAME])
+            .env("ONTAP_PASSWORD", ontap_sim::DEFAULT_PASSWORD)
             .args(extra);
         command.output().expect("poll runs")
     }

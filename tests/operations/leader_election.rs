@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use ontap_ipsec_operator::leader::{LEASE_DURATION_SECONDS, LEASE_NAME};
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -49,7 +48,7 @@ async fn assert_complete_mirror(harness: &Harness, expected: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_a_standby_takes_over_after_the_leader_is_killed() {
-    let records = sim::generate(1, 4);
+    let records = ontap_sim::generate(1, 4);
     let harness = Harness::new("leader", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let mut first = OperatorProcess::start(harness.ns(), "replica-a", true);
@@ -113,7 +112,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over_after_the_leader_is_kil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_makes_the_leader_release_the_lease_and_exit_within_seconds() {
-    let harness = Harness::new("sigterm", sim::generate(1, 1)).await;
+    let harness = Harness::new("sigterm", ontap_sim::generate(1, 1)).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let mut leader = OperatorProcess::start(harness.ns(), "leaving", true);
     wait::until(WAIT, "leader", || async {

@@ -13,7 +13,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use ontap_ipsec_operator::crd::{IpsecSecurityAssociation, crds};
-use ontap_ipsec_operator::sim::{self, SimulatorConfig};
+use ontap_sim::SimulatorConfig;
 use serde_json::json;
 
 use crate::process::OperatorProcess;
@@ -86,16 +86,16 @@ async fn an_ontap_cluster_that_cannot_be_decoded_does_not_stall_the_others() {
         .await
         .expect("namespace");
 
-    let records = sim::generate(1, 2);
-    let simulator = sim::start(SimulatorConfig {
+    let records = ontap_sim::generate(1, 2);
+    let simulator = ontap_sim::start(SimulatorConfig {
         records: records.clone(),
         ..SimulatorConfig::default()
     })
     .await
     .expect("simulator");
     let data: BTreeMap<String, ByteString> = [
-        ("username", sim::DEFAULT_USERNAME.to_owned()),
-        ("password", sim::DEFAULT_PASSWORD.to_owned()),
+        ("username", ontap_sim::DEFAULT_USERNAME.to_owned()),
+        ("password", ontap_sim::DEFAULT_PASSWORD.to_owned()),
         ("ca.crt", simulator.certificate_pem()),
     ]
     .into_iter()

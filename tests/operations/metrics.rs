@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -11,7 +10,7 @@ use crate::support::wait;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_hold_one_up_series_per_sa_with_its_state_and_follow_the_simulator() {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     let down = records.iter().find(|r| r["type"] == "ike").expect("ike")["uuid"]
         .as_str()
         .expect("uuid")
@@ -137,7 +136,7 @@ async fn metrics_hold_one_up_series_per_sa_with_its_state_and_follow_the_simulat
     })
     .await;
     assert!(
-        !operator.log_text().contains(sim::DEFAULT_PASSWORD),
+        !operator.log_text().contains(ontap_sim::DEFAULT_PASSWORD),
         "no credential in the logs"
     );
     drop(operator);

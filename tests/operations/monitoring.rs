@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
-use ontap_ipsec_operator::sim;
 use serde_json::{Value, json};
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -193,7 +192,7 @@ fn alert_expressions() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_alert_queries_return_data_from_a_live_scrape_that_promtool_accepts() {
-    let records = sim::generate(2, 2);
+    let records = ontap_sim::generate(2, 2);
     let down = records.iter().find(|r| r["type"] == "ike").expect("ike")["uuid"]
         .as_str()
         .expect("uuid")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ontap_ipsec_operator::crd::find_condition;
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope, SimulatorConfig};
+use ontap_sim::{Fault, FaultScope, SimulatorConfig};
 use serde_json::json;
 
 use crate::harness::{CLUSTER, CREDENTIALS, Harness, WAIT};
@@ -12,7 +12,7 @@ use crate::support::{k8s, wait};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_cluster_turns_conditions_unknown_after_stale_after_polls_and_recovers() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let mut harness =
         Harness::start("unreachable", records.clone(), json!({"staleAfter": 2})).await;
     harness.wait_for_mirror(records.len()).await;
@@ -61,7 +61,7 @@ async fn unreachable_cluster_turns_conditions_unknown_after_stale_after_polls_an
     );
 
     harness.simulator = Some(
-        sim::start(SimulatorConfig {
+        ontap_sim::start(SimulatorConfig {
             listen: address,
             records,
             tls_identity: Some(identity),
@@ -87,7 +87,7 @@ async fn unreachable_cluster_turns_conditions_unknown_after_stale_after_polls_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_that_cut_a_poll_short_delete_nothing() {
-    let records = sim::generate(1, 10);
+    let records = ontap_sim::generate(1, 10);
     let harness = Harness::start("faults", records.clone(), json!({"timeout": "2s"})).await;
     harness.wait_for_mirror(records.len()).await;
     let state = harness.simulator().state();
@@ -132,11 +132,14 @@ async fn faults_that_cut_a_poll_short_delete_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_stalls_without_hammering_ontap() {
-    let mut harness = Harness::new("password", sim::generate(1, 1)).await;
+    let mut harness = Harness::new("password", ontap_sim::generate(1, 1)).await;
     harness
         .put_secret(
             CREDENTIALS,
-            &[("username", sim::DEFAULT_USERNAME), ("password", "wrong")],
+            &[
+                ("username", ontap_sim::DEFAULT_USERNAME),
+                ("password", "wrong"),
+            ],
         )
         .await;
     harness.create_cluster(CLUSTER, json!({})).await;
@@ -164,8 +167,8 @@ async fn wrong_password_stalls_without_hammering_ontap() {
         .put_secret(
             CREDENTIALS,
             &[
-                ("username", sim::DEFAULT_USERNAME),
-                ("password", sim::DEFAULT_PASSWORD),
+                ("username", ontap_sim::DEFAULT_USERNAME),
+                ("password", ontap_sim::DEFAULT_PASSWORD),
             ],
         )
         .await;
@@ -181,7 +184,7 @@ async fn wrong_password_stalls_without_hammering_ontap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_is_reported_as_secret_not_found() {
-    let mut harness = Harness::new("secret", sim::generate(1, 1)).await;
+    let mut harness = Harness::new("secret", ontap_sim::generate(1, 1)).await;
     harness
         .create_cluster(CLUSTER, json!({"credentialsSecretRef": {"name": "absent"}}))
         .await;

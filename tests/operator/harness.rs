@@ -16,7 +16,7 @@ use ontap_ipsec_operator::crd::{
     IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
 use ontap_ipsec_operator::metrics::WriteCounter;
-use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig};
+use ontap_sim::{RunningSimulator, SimulatorConfig};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -56,7 +56,7 @@ impl Harness {
         records: Vec<serde_json::Value>,
     ) -> Self {
         let namespace = TestNamespace::create(&client, prefix).await;
-        let simulator = sim::start(SimulatorConfig {
+        let simulator = ontap_sim::start(SimulatorConfig {
             records,
             ..SimulatorConfig::default()
         })
@@ -73,8 +73,8 @@ impl Harness {
             .put_secret(
                 CREDENTIALS,
                 &[
-                    ("username", sim::DEFAULT_USERNAME),
-                    ("password", sim::DEFAULT_PASSWORD),
+                    ("username", ontap_sim::DEFAULT_USERNAME),
+                    ("password", ontap_sim::DEFAULT_PASSWORD),
                 ],
             )
             .await;

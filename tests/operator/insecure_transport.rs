@@ -1,7 +1,6 @@
 //! An OntapCluster whose spec turns TLS verification off says so in a condition and a warning
 //! Event, and an operator told to forbid that refuses to poll it.
 
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness};
@@ -10,7 +9,7 @@ const UNVERIFIED: &str = "unverified";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_tls_is_visible_in_a_condition_and_one_warning_event() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let mut harness = Harness::new("insecure-visible", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     harness
@@ -51,7 +50,7 @@ async fn unverified_tls_is_visible_in_a_condition_and_one_warning_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_that_forbids_insecure_transport_stalls_such_a_cluster_and_polls_the_others() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let mut harness = Harness::new("insecure-forbidden", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     harness

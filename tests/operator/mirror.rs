@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use kube::ResourceExt as _;
 use ontap_ipsec_operator::crd::find_condition;
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -25,7 +24,7 @@ fn uuid_of(record: &serde_json::Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_an_ontap_cluster_mirrors_every_sa_with_names_labels_owner_and_status() {
-    let records = sim::generate(2, 5);
+    let records = ontap_sim::generate(2, 5);
     let harness = Harness::start("mirror", records.clone(), json!({})).await;
     let items = harness.wait_for_mirror(records.len()).await;
     let cluster = harness.clusters().get(CLUSTER).await.expect("cluster");
@@ -125,7 +124,7 @@ async fn creating_an_ontap_cluster_mirrors_every_sa_with_names_labels_owner_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_up() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let ike = records
         .iter()
         .find(|r| r["type"] == "ike")
@@ -210,7 +209,7 @@ async fn a_state_change_flips_conditions_and_kubectl_wait_sees_the_tunnel_come_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sa_removed_from_ontap_is_deleted_and_a_rekey_replaces_the_object() {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     let harness = Harness::start("prune", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let state = harness.simulator().state();
@@ -237,7 +236,7 @@ async fn an_sa_removed_from_ontap_is_deleted_and_a_rekey_replaces_the_object() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_ontap_cluster_garbage_collects_its_sas() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let harness = Harness::start("gc", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     harness.delete_cluster(CLUSTER).await;
@@ -251,8 +250,8 @@ async fn deleting_the_ontap_cluster_garbage_collects_its_sas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ontap_clusters_in_two_namespaces_stay_apart() {
-    let first = Harness::start("apart-a", sim::generate(1, 2), json!({})).await;
-    let second = Harness::start("apart-b", sim::generate(2, 3), json!({})).await;
+    let first = Harness::start("apart-a", ontap_sim::generate(1, 2), json!({})).await;
+    let second = Harness::start("apart-b", ontap_sim::generate(2, 3), json!({})).await;
     first.wait_for_mirror(4).await;
     second.wait_for_mirror(12).await;
     first.wait_for_polls(2).await;

@@ -3,14 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_state_polls_write_nothing_when_only_counters_change() {
-    let records = sim::generate(2, 10);
+    let records = ontap_sim::generate(2, 10);
     let harness = Harness::start(
         "quiet",
         records.clone(),
@@ -46,7 +45,7 @@ async fn steady_state_polls_write_nothing_when_only_counters_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_are_written_once_per_refresh_interval() {
-    let records = sim::generate(1, 1);
+    let records = ontap_sim::generate(1, 1);
     let ipsec = records.iter().filter(|r| r["type"] == "ipsec").count() as u64;
     let harness = Harness::start(
         "counters",

@@ -1,7 +1,6 @@
 //! IPsec states ONTAP does not document: a rekey keeps a tunnel ready, and a state nobody knows
 //! turns its condition `Unknown` rather than raising a false alarm.
 
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness, WAIT};
@@ -19,7 +18,7 @@ fn first_ipsec(records: &[serde_json::Value]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipsec_sa_being_rekeyed_stays_ready_and_raises_no_tunnel_down() {
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let harness = Harness::start("rekeying", records.clone(), json!({})).await;
     harness.wait_for_mirror(records.len()).await;
     let uuid = first_ipsec(&records);

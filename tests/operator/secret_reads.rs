@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use http::Request;
 use kube::client::{Body, ClientBuilder};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 use tower::ServiceBuilder;
 
@@ -71,7 +70,7 @@ fn secret_gets(seen: &Mutex<Vec<(String, String)>>, namespace: &str) -> SecretGe
 async fn a_secret_is_read_again_only_after_it_changed() {
     k8s::apply_crds();
     let (client, seen) = recording_client().await;
-    let records = sim::generate(1, 2);
+    let records = ontap_sim::generate(1, 2);
     let mut harness = Harness::new_with_client(client, "secret-reads", records.clone()).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     harness.start_operator();
@@ -90,8 +89,8 @@ async fn a_secret_is_read_again_only_after_it_changed() {
         .put_secret(
             CREDENTIALS,
             &[
-                ("username", sim::DEFAULT_USERNAME),
-                ("password", sim::DEFAULT_PASSWORD),
+                ("username", ontap_sim::DEFAULT_USERNAME),
+                ("password", ontap_sim::DEFAULT_PASSWORD),
                 ("rotated", "1"),
             ],
         )

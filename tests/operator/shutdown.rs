@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use ontap_ipsec_operator::controller::{self, RunOptions, STOP_GRACE};
-use ontap_ipsec_operator::sim;
 use serde_json::json;
 
 use crate::harness::{CLUSTER, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_stopped_before_its_first_list_returns_within_the_grace_period() {
-    let harness = Harness::new("stop-early", sim::generate(1, 1)).await;
+    let harness = Harness::new("stop-early", ontap_sim::generate(1, 1)).await;
     harness.create_cluster(CLUSTER, json!({})).await;
     let options = RunOptions::new(Some(harness.ns().to_owned()));
     let started = Instant::now();

@@ -4,7 +4,6 @@
 use ontap_ipsec_operator::ontap::SecurityAssociation;
 use ontap_ipsec_operator::ontap::health;
 use ontap_ipsec_operator::ontap::model::ClusterIdentity;
-use ontap_ipsec_operator::sim;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde::Deserialize;
@@ -54,7 +53,7 @@ fn judge(records: &[SecurityAssociation]) {
 
 /// A real first page of generated records, as the simulator renders it.
 fn real_page() -> Vec<u8> {
-    let records = sim::generate(1, 3);
+    let records = ontap_sim::generate(1, 3);
     serde_json::to_vec(&json!({
         "records": records,
         "num_records": records.len(),

@@ -7,7 +7,7 @@ use ontap_ipsec_operator::ontap::health;
 use ontap_ipsec_operator::ontap::{
     ClientConfig, Credentials, OntapClient, OntapError, Secret, Selector, TlsOptions,
 };
-use ontap_ipsec_operator::sim::{self, Fault, FaultScope, SimulatorConfig};
+use ontap_sim::{Fault, FaultScope, SimulatorConfig};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::Value;
@@ -30,13 +30,13 @@ fn arbitrary_served_records_are_listed_whole_or_refused_with_a_typed_error() {
         .build()
         .expect("runtime");
     let running = runtime
-        .block_on(sim::start(SimulatorConfig::default()))
+        .block_on(ontap_sim::start(SimulatorConfig::default()))
         .expect("simulator starts");
     let mut config = ClientConfig::new(
         &running.base_url(),
         Credentials::Basic {
-            username: sim::DEFAULT_USERNAME.to_owned(),
-            password: Secret::new(sim::DEFAULT_PASSWORD),
+            username: ontap_sim::DEFAULT_USERNAME.to_owned(),
+            password: Secret::new(ontap_sim::DEFAULT_PASSWORD),
         },
     )
     .expect("valid config");

@@ -1,14 +1,14 @@
 //! The simulator's query handling: any query string, instance key or control body gets an
 //! answer, never a panic and never a 5xx; refusals carry a well-formed error body.
 //!
-//! Requests go straight into `sim::router` with `tower::ServiceExt::oneshot`, so a panic in a
+//! Requests go straight into `ontap_sim::router` with `tower::ServiceExt::oneshot`, so a panic in a
 //! handler fails the test instead of being swallowed by a server task.
 
 use axum::Router;
 use axum::body::Body;
 use base64::Engine as _;
 use http::{Method, Request, StatusCode};
-use ontap_ipsec_operator::sim::{self, SimulatorConfig, SimulatorState};
+use ontap_sim::{SimulatorConfig, SimulatorState};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn filter_value() -> impl Strategy<Value = String> {
 fn field() -> impl Strategy<Value = String> {
     prop_oneof![
         8 => prop::sample::select(
-            sim::security_association_fields()
+            ontap_sim::security_association_fields()
                 .into_iter()
                 .chain(NOT_LEAVES.iter().copied())
                 .collect::<Vec<_>>()
@@ -137,15 +137,15 @@ fn raw(text: &str) -> String {
 fn authorization() -> String {
     let token = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
-        sim::DEFAULT_USERNAME,
-        sim::DEFAULT_PASSWORD
+        ontap_sim::DEFAULT_USERNAME,
+        ontap_sim::DEFAULT_PASSWORD
     ));
     format!("Basic {token}")
 }
 
 /// A router over a handful of generated records, plus one odd fixture record.
 fn simulator() -> (Router, SimulatorState) {
-    let mut records = sim::generate(2, 3);
+    let mut records = ontap_sim::generate(2, 3);
     records.push(serde_json::json!({
         "uuid": "not-a-uuid",
         "type": "IKEv3",
@@ -158,7 +158,7 @@ fn simulator() -> (Router, SimulatorState) {
         ..SimulatorConfig::default()
     };
     let state = SimulatorState::new(config.records.clone()).expect("valid records");
-    (sim::router(&config, state.clone()), state)
+    (ontap_sim::router(&config, state.clone()), state)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

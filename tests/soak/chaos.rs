@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ontap_ipsec_operator::sim::Fault;
+use ontap_sim::Fault;
 use serde_json::{Value, json};
 
 use crate::settings::{

@@ -34,7 +34,7 @@ use ontap_ipsec_operator::crd::condition::TYPE_READY;
 use ontap_ipsec_operator::crd::{
     IpsecSecurityAssociation, OntapCluster, REFRESH_ANNOTATION, find_condition,
 };
-use ontap_ipsec_operator::sim::{self, SimulatorConfig};
+use ontap_sim::SimulatorConfig;
 use serde_json::json;
 
 use crate::checks::Checker;
@@ -85,15 +85,15 @@ async fn the_operator_keeps_its_invariants_under_random_faults() {
         &ns,
         CREDENTIALS,
         &[
-            ("username", sim::DEFAULT_USERNAME),
-            ("password", sim::DEFAULT_PASSWORD),
+            ("username", ontap_sim::DEFAULT_USERNAME),
+            ("password", ontap_sim::DEFAULT_PASSWORD),
         ],
     )
     .await;
     let mut clusters = Vec::new();
     for index in 0..CLUSTERS {
-        let simulator = sim::start(SimulatorConfig {
-            records: sim::generate(NODES, TUNNELS_PER_NODE),
+        let simulator = ontap_sim::start(SimulatorConfig {
+            records: ontap_sim::generate(NODES, TUNNELS_PER_NODE),
             ..SimulatorConfig::default()
         })
         .await

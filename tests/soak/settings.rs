@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Simulated ONTAP clusters, each with its own OntapCluster.
 pub const CLUSTERS: usize = 5;
-/// `sim::generate(NODES, TUNNELS_PER_NODE)`: 2 × 25 tunnels, one IKE and one IPsec SA each.
+/// `ontap_sim::generate(NODES, TUNNELS_PER_NODE)`: 2 × 25 tunnels, one IKE and one IPsec SA each.
 pub const NODES: usize = 2;
 pub const TUNNELS_PER_NODE: usize = 25;
 /// SAs per cluster at the start.

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ontap_ipsec_operator::ontap::{SecurityAssociation, health};
-use ontap_ipsec_operator::sim::{RunningSimulator, SimulatorState};
+use ontap_sim::{RunningSimulator, SimulatorState};
 use serde_json::Value;
 use tokio::sync::watch;
 

@@ -132,9 +132,9 @@ fn uuid_of(record: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::catalog::FieldCatalog;
-    use crate::sim::query::parse_collection;
-    use crate::sim::version::OntapVersion;
+    use crate::catalog::FieldCatalog;
+    use crate::query::parse_collection;
+    use crate::version::OntapVersion;
 
     fn records() -> Vec<Value> {
         (0..7)

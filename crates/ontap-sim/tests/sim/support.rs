@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{self, RunningSimulator, SimulatorConfig, SimulatorState};
+use ontap_sim::{RunningSimulator, SimulatorConfig, SimulatorState};
 use reqwest::{Client, Method, RequestBuilder};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -96,7 +96,7 @@ fn client_with_roots(roots: rustls::RootCertStore) -> Client {
 
 impl Sim {
     pub async fn start(config: SimulatorConfig) -> Self {
-        let running = sim::start(config).await.expect("simulator starts");
+        let running = ontap_sim::start(config).await.expect("simulator starts");
         let client = client_trusting(&running.certificate_pem());
         Self { running, client }
     }
@@ -110,7 +110,7 @@ impl Sim {
     }
 
     pub async fn generated(nodes: usize, tunnels: usize) -> Self {
-        Self::with_records(sim::generate(nodes, tunnels)).await
+        Self::with_records(ontap_sim::generate(nodes, tunnels)).await
     }
 
     pub fn state(&self) -> SimulatorState {

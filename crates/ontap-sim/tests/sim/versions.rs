@@ -1,7 +1,7 @@
 //! `/api/cluster`, `/api/cluster/nodes`, and what the configured ONTAP version changes.
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{self, OntapVersion, SimulatorConfig};
+use ontap_sim::{OntapVersion, SimulatorConfig};
 use serde_json::json;
 
 use crate::support::{Sim, four_records, uuid};
@@ -81,7 +81,7 @@ async fn nodes_are_derived_from_the_security_associations() {
 
 #[tokio::test]
 async fn generated_nodes_are_named_like_ontap_nodes() {
-    let sim = Sim::with_records(sim::generate(3, 2)).await;
+    let sim = Sim::with_records(ontap_sim::generate(3, 2)).await;
     let reply = sim
         .get("/api/cluster/nodes?fields=name&order_by=name")
         .await;
@@ -126,7 +126,7 @@ async fn ike_version_is_a_string_before_9_11_1_and_an_integer_after() {
 
 #[tokio::test]
 async fn offload_counters_exist_from_9_16_1() {
-    let records = sim::generate(1, 1);
+    let records = ontap_sim::generate(1, 1);
     for (version, present) in [("9.15.1", false), ("9.16.1", true)] {
         let sim = Sim::start(SimulatorConfig {
             ontap_version: version.parse().expect("valid version"),

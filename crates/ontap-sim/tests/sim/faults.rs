@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{Fault, FaultScope};
+use ontap_sim::{Fault, FaultScope};
 use reqwest::Method;
 use serde_json::json;
 

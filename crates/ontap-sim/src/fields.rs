@@ -128,7 +128,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sim::version::OntapVersion;
+    use crate::version::OntapVersion;
 
     fn catalog() -> FieldCatalog {
         FieldCatalog::security_associations(&OntapVersion::default())

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use ontap_ipsec_operator::sim::{
-    self, DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, SimulatorConfig,
+use ontap_sim::{
+    DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, SimulatorConfig,
     TlsIdentity,
 };
 use serde_json::Value;
@@ -144,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     let stop_signals = StopSignals::register()?;
     let records = match (&args.fixture, args.generate) {
         (Some(path), _) => read_fixture(path)?,
-        (None, Some((nodes, tunnels))) => sim::generate(nodes, tunnels),
+        (None, Some((nodes, tunnels))) => ontap_sim::generate(nodes, tunnels),
         (None, None) => Vec::new(),
     };
     let tls_identity = match (&args.tls_cert, &args.tls_key) {
@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
         records,
         tls_identity,
     };
-    let running = sim::start(config)
+    let running = ontap_sim::start(config)
         .await
         .context("cannot start the simulator")?;
     if let Some(path) = &args.cert_out {

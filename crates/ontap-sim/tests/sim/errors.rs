@@ -1,7 +1,7 @@
 //! ONTAP's error responses: status, string code, message and target for each attested case.
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{OntapVersion, SimulatorConfig};
+use ontap_sim::{OntapVersion, SimulatorConfig};
 use reqwest::Method;
 use serde_json::json;
 

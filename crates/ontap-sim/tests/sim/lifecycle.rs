@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use ontap_ipsec_operator::sim::{self, SimulatorConfig, TlsIdentity};
+use ontap_sim::{SimulatorConfig, TlsIdentity};
 use serde_json::json;
 
 use crate::support::{
@@ -59,7 +59,7 @@ async fn restart_with_the_same_tls_identity_keeps_clients_trusting_it() {
     let identity = sim.running.tls_identity();
     let Sim { running, client } = sim;
     running.shutdown().await;
-    let restarted = sim::start(SimulatorConfig {
+    let restarted = ontap_sim::start(SimulatorConfig {
         listen: addr,
         records: four_records(),
         tls_identity: Some(identity.clone()),
@@ -83,7 +83,7 @@ async fn restart_with_the_same_tls_identity_keeps_clients_trusting_it() {
 
 #[tokio::test]
 async fn invalid_tls_identity_refuses_to_start() {
-    let result = sim::start(SimulatorConfig {
+    let result = ontap_sim::start(SimulatorConfig {
         tls_identity: Some(TlsIdentity::from_pem("no certificate", "no key")),
         ..SimulatorConfig::default()
     })
@@ -93,7 +93,7 @@ async fn invalid_tls_identity_refuses_to_start() {
 
 #[tokio::test]
 async fn dropping_the_handle_stops_the_server() {
-    let running = sim::start(SimulatorConfig::default())
+    let running = ontap_sim::start(SimulatorConfig::default())
         .await
         .expect("simulator starts");
     let addr = running.local_addr();
@@ -107,7 +107,7 @@ async fn dropping_the_handle_stops_the_server() {
 
 #[tokio::test]
 async fn plain_http_serves_the_same_api() {
-    let running = sim::start(SimulatorConfig {
+    let running = ontap_sim::start(SimulatorConfig {
         tls: false,
         records: four_records(),
         ..SimulatorConfig::default()
@@ -147,7 +147,7 @@ async fn certificate_is_valid_for_localhost_and_the_loopback_address() {
 #[tokio::test]
 async fn certificate_of_another_simulator_is_not_trusted() {
     let sim = Sim::with_records(four_records()).await;
-    let other = sim::start(SimulatorConfig::default())
+    let other = ontap_sim::start(SimulatorConfig::default())
         .await
         .expect("simulator starts");
     let stranger = client_trusting(&other.certificate_pem());
@@ -160,7 +160,7 @@ async fn certificate_of_another_simulator_is_not_trusted() {
 
 #[tokio::test]
 async fn records_without_uuid_refuse_to_start() {
-    let result = sim::start(SimulatorConfig {
+    let result = ontap_sim::start(SimulatorConfig {
         records: vec![json!({"type": "ike"})],
         ..SimulatorConfig::default()
     })
@@ -171,7 +171,7 @@ async fn records_without_uuid_refuse_to_start() {
 #[tokio::test]
 async fn busy_port_is_a_bind_error() {
     let sim = Sim::with_records(Vec::new()).await;
-    let result = sim::start(SimulatorConfig {
+    let result = ontap_sim::start(SimulatorConfig {
         listen: sim.running.local_addr(),
         ..SimulatorConfig::default()
     })

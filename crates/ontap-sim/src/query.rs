@@ -162,7 +162,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::version::OntapVersion;
+    use crate::version::OntapVersion;
 
     fn catalog() -> FieldCatalog {
         FieldCatalog::security_associations(&OntapVersion::default())
