@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use futures::{StreamExt as _, stream};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
@@ -92,6 +93,7 @@ impl WriteError {
 /// How objects are named in write errors.
 const SECURITY_ASSOCIATIONS: &str = "ipsecsecurityassociations";
 const APPLY_STATUS: &str = "apply the status of";
+const PATCH_CONDITIONS: &str = "patch the conditions of";
 
 fn apply_params() -> PatchParams {
     // Forced: the operator is the only legitimate writer of these fields.
@@ -155,15 +157,32 @@ pub async fn apply_status(
     Ok(())
 }
 
-/// Applies many statuses, as when a cluster turns stale.
-pub async fn apply_statuses(
+/// Replaces the conditions of many objects' status, as when a cluster turns stale. A merge
+/// patch of the conditions alone, since the rest of each status is not kept between polls; the
+/// next complete poll applies whole statuses again.
+pub async fn patch_conditions(
     api: &Api<IpsecSecurityAssociation>,
-    statuses: &[(String, IpsecSecurityAssociationStatus)],
+    conditions: &[(String, Vec<Condition>)],
     writes: &WriteCounter,
 ) -> Result<(), WriteError> {
-    let pending: Vec<_> = statuses
+    let pending: Vec<_> = conditions
         .iter()
-        .map(|(name, status)| apply_status(api, name, status, writes))
+        .map(|(name, conditions)| async move {
+            let patch = Patch::Merge(json!({"status": {"conditions": conditions}}));
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            };
+            api.patch_status(name, &params, &patch)
+                .await
+                .map_err(|error| {
+                    WriteError::new(PATCH_CONDITIONS, SECURITY_ASSOCIATIONS, name, error)
+                })?;
+            writes
+                .security_association_status_applies
+                .fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
         .collect();
     let mut refusals = Refusals::default();
     run_bounded(pending, &mut refusals).await?;

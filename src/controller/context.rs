@@ -5,30 +5,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use kube::core::DeserializeGuard;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
 
-use super::cluster_index::ClusterIndex;
 use super::fetch::SecretMaterial;
+use super::mirror_cache::MirrorCache;
 use super::poll_slots::PollSlots;
 use super::schedule::Trigger;
 use crate::crd::ClusterId;
-use crate::crd::IpsecSecurityAssociation;
 use crate::metrics::Metrics;
 use crate::metrics::WriteCounter;
 use crate::ontap::{ClientConfig, ClusterIdentity, OntapClient};
 
-/// Mirrored objects as the watch last saw them; malformed ones are kept, not dropped, so the
-/// next poll overwrites them instead of stalling the watch.
-pub type SecurityAssociationStore = Store<DeserializeGuard<IpsecSecurityAssociation>>;
-
 /// Shared state of the controller.
 pub struct Context {
     pub client: kube::Client,
-    pub security_associations: SecurityAssociationStore,
-    /// Which of those objects each cluster has.
-    pub cluster_index: Arc<ClusterIndex>,
+    /// Mirrored objects as the watch last saw them, by cluster; malformed ones are kept, not
+    /// dropped, so the next poll overwrites them instead of stalling the watch.
+    pub mirrors: Arc<MirrorCache>,
     pub recorder: Recorder,
     pub writes: Arc<WriteCounter>,
     pub metrics: Arc<Metrics>,
@@ -128,8 +121,7 @@ impl Context {
     #[must_use]
     pub fn new(
         client: kube::Client,
-        security_associations: SecurityAssociationStore,
-        cluster_index: Arc<ClusterIndex>,
+        mirrors: Arc<MirrorCache>,
         recorder: Recorder,
         writes: Arc<WriteCounter>,
         metrics: Arc<Metrics>,
@@ -137,8 +129,7 @@ impl Context {
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
-            security_associations,
-            cluster_index,
+            mirrors,
             recorder,
             writes,
             metrics,

@@ -1,12 +1,13 @@
 //! The controller: watches OntapClusters and mirrors each cluster's security associations.
 
 pub mod apply;
-pub mod cluster_index;
 pub mod context;
 pub mod error;
 pub mod events;
 pub mod fetch;
 pub mod labels;
+pub mod mirror_cache;
+pub mod mirrored;
 pub mod plan;
 pub mod poll_slots;
 pub mod reconcile;
@@ -20,13 +21,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_index::ClusterIndex;
 use futures::{FutureExt as _, StreamExt as _};
 use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
-use kube::{Api, Client, ResourceExt as _};
+use kube::{Api, Client};
+use mirror_cache::MirrorCache;
 
 pub use context::{Context, ContextOptions};
 
@@ -116,8 +117,6 @@ pub enum StartError {
     CrdMissing { kind: &'static str },
     #[error("cannot reach the API server to check the CustomResourceDefinitions: {0}")]
     Kube(#[from] kube::Error),
-    #[error("the watch of mirrored objects ended before it was ready")]
-    CacheNotReady,
 }
 
 /// Checks that both CRDs are served, listing in `namespace` when the operator watches one, so
@@ -185,29 +184,22 @@ pub async fn run(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
 
-    let (store, writer) = reflector::store();
-    let index = Arc::new(ClusterIndex::default());
-    let indexed = Arc::clone(&index);
+    let cache = Arc::new(MirrorCache::default());
+    let fed = Arc::clone(&cache);
     let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
     let mirror_watch = watcher(mirrored, watcher::Config::default().labels(&selector))
         .default_backoff()
-        // managedFields are most of a mirrored object's size and nothing here reads them.
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(writer)
         .for_each(move |event| {
             match event {
-                Ok(event) => indexed.observe(&event),
+                Ok(event) => fed.observe(&event),
                 Err(error) => tracing::warn!(%error, "watch of mirrored objects failed; retrying"),
             }
             std::future::ready(())
         });
     let mirror_task = tokio::spawn(mirror_watch);
     // Planning against an empty cache would recreate every object: wait for the first list.
-    store
-        .wait_until_ready()
-        .await
-        .map_err(|_| StartError::CacheNotReady)?;
-    tracing::info!(objects = store.len(), "mirrored objects cached");
+    cache.wait_until_ready().await;
+    tracing::info!(objects = cache.len(), "mirrored objects cached");
 
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
@@ -216,8 +208,7 @@ pub async fn run(
     let recorder = Recorder::new(client.clone(), reporter);
     let context = Context::new(
         client,
-        store,
-        index,
+        cache,
         recorder,
         options.writes.clone(),
         options.metrics.clone(),

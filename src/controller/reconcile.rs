@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt as _};
 use tracing::Instrument as _;
 
@@ -19,6 +18,7 @@ use super::context::{CachedClient, ClusterMemory, Context};
 use super::error::PollError;
 use super::events::{cluster_event, publish_cluster_event, publish_tunnel_events, transport_event};
 use super::fetch::{self, SourceListing};
+use super::mirrored::Mirrored;
 use super::plan::{self, Owner, Plan, StatusPolicy};
 use super::schedule::{self, Trigger};
 use super::settings::ClusterSettings;
@@ -27,8 +27,8 @@ use super::status::{Outcome, Unserved, cluster_status, set_transport_condition};
 use super::transport::transport;
 use crate::crd::condition::{REASON_MIRROR_WRITE_DENIED, TYPE_INSECURE_TRANSPORT, TYPE_READY};
 use crate::crd::{
-    ClusterId, ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec,
-    LABEL_CLUSTER, OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION, find_condition,
+    ClusterId, IpsecSecurityAssociation, OntapCluster, OntapClusterStatus, REFRESH_ANNOTATION,
+    find_condition,
 };
 use crate::metrics::SaObservation;
 use crate::ontap::{ClusterIdentity, OntapClient};
@@ -367,7 +367,7 @@ async fn mirror(
     polled: Polled,
 ) -> Result<(), WriteError> {
     let key = &owner.cluster;
-    let current = CurrentObjects::of(context, owner);
+    let current = context.mirrors.objects_of(key);
     let policy = StatusPolicy {
         counters_refresh_interval: settings.timing.counters_refresh_interval,
         now: Timestamp::now(),
@@ -388,7 +388,11 @@ async fn mirror(
                 continue;
             }
         };
-        let existing = current.by_name(source);
+        let existing: HashMap<String, Arc<Mirrored>> = current
+            .iter()
+            .filter(|(_, mirrored)| source.owns(mirrored))
+            .map(|(name, mirrored)| (name.clone(), Arc::clone(mirrored)))
+            .collect();
         plan.extend(plan::plan(owner, source, records, &existing, policy));
     }
     context.metrics.record_success(
@@ -444,17 +448,17 @@ async fn write_failure(
     stale: bool,
 ) -> Result<(), WriteError> {
     if stale {
-        let current = CurrentObjects::of(context, owner);
+        let current = context.mirrors.objects_of(&owner.cluster);
         // The reason, not the error's text: a text that changes from poll to poll would
         // rewrite every mirrored object's status on every failed poll.
         let message = format!(
             "ONTAP has not been polled successfully for staleAfter polls (last failure: {})",
             error.reason()
         );
-        let statuses = plan::stale_statuses(&current.all_by_name(), &message, Timestamp::now());
-        if !statuses.is_empty() {
+        let conditions = plan::stale_conditions(&current, &message, Timestamp::now());
+        if !conditions.is_empty() {
             let api = Api::namespaced(context.client.clone(), &owner.cluster.namespace);
-            apply::apply_statuses(&api, &statuses, &context.writes).await?;
+            apply::patch_conditions(&api, &conditions, &context.writes).await?;
         }
     }
     let outcome = Outcome::Failed {
@@ -501,74 +505,4 @@ async fn write_cluster_status(
 /// The condition of type `type_` in `status`, if any.
 fn condition<'a>(status: Option<&'a OntapClusterStatus>, type_: &str) -> Option<&'a Condition> {
     status.and_then(|status| find_condition(&status.conditions, type_))
-}
-
-/// This cluster's mirrored objects as the watch cache holds them, shared rather than copied.
-/// Objects that cannot be decoded are stood in for by an empty object of the same name, so the
-/// plan overwrites them.
-struct CurrentObjects {
-    cached: Vec<Arc<DeserializeGuard<IpsecSecurityAssociation>>>,
-    stand_ins: Vec<IpsecSecurityAssociation>,
-}
-
-impl CurrentObjects {
-    fn of(context: &Context, owner: &Owner) -> Self {
-        let ClusterId { namespace, name } = &owner.cluster;
-        let cluster_label = super::labels::label_value(name);
-        let mut cached = Vec::new();
-        let mut stand_ins = Vec::new();
-        for object_name in context.cluster_index.names(namespace, name) {
-            let reference = ObjectRef::new(&object_name).within(namespace);
-            let Some(guarded) = context.security_associations.get(&reference) else {
-                continue;
-            };
-            match &guarded.0 {
-                Ok(object) => {
-                    if object.metadata.namespace.as_ref() == Some(namespace)
-                        && &object.spec.cluster_ref.name == name
-                    {
-                        cached.push(Arc::clone(&guarded));
-                    }
-                }
-                Err(invalid) => {
-                    let labels = invalid.metadata.labels.as_ref();
-                    if invalid.metadata.namespace.as_ref() == Some(namespace)
-                        && labels.and_then(|l| l.get(LABEL_CLUSTER)) == Some(&cluster_label)
-                    {
-                        stand_ins.push(IpsecSecurityAssociation {
-                            metadata: invalid.metadata.clone(),
-                            spec: IpsecSecurityAssociationSpec {
-                                cluster_ref: ClusterReference::default(),
-                                uuid: String::new(),
-                            },
-                            status: None,
-                        });
-                    }
-                }
-            }
-        }
-        Self { cached, stand_ins }
-    }
-
-    fn objects(&self) -> impl Iterator<Item = &IpsecSecurityAssociation> {
-        self.cached
-            .iter()
-            .filter_map(|guarded| guarded.0.as_ref().ok())
-            .chain(&self.stand_ins)
-    }
-
-    /// The objects that mirror records of `source`, by name.
-    fn by_name(&self, source: &MirrorSource) -> HashMap<String, &IpsecSecurityAssociation> {
-        self.objects()
-            .filter(|object| source.owns(object))
-            .filter_map(|object| Some((object.metadata.name.clone()?, object)))
-            .collect()
-    }
-
-    /// Every object of the cluster, by name.
-    fn all_by_name(&self) -> HashMap<String, &IpsecSecurityAssociation> {
-        self.objects()
-            .filter_map(|object| Some((object.metadata.name.clone()?, object)))
-            .collect()
-    }
 }

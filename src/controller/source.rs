@@ -2,12 +2,9 @@
 //! says where its records live and how its mirrors are told apart; everything else (paging,
 //! planning, writing, pruning) is shared. Adding an ONTAP endpoint means adding a source here.
 
-use std::collections::BTreeMap;
-
+use super::mirrored::Mirrored;
 use crate::crd::condition::{REASON_CLUSTER_NETWORK_UNSUPPORTED, REASON_UNSUPPORTED_VERSION};
-use crate::crd::{
-    ClusterNetwork, IpsecSecurityAssociation, LABEL_NETWORK, Network, OntapClusterSpec,
-};
+use crate::crd::{ClusterNetwork, Network, OntapClusterSpec};
 use crate::ontap::Selector;
 use crate::ontap::client::{SECURITY_ASSOCIATION_FIELDS, SECURITY_ASSOCIATIONS_PATH};
 use crate::ontap::model::ClusterVersion;
@@ -132,14 +129,14 @@ impl MirrorSource {
     /// Whether `object` mirrors a record of this source. Objects written before mirrors carried
     /// the network label are the data network's.
     #[must_use]
-    pub fn owns(&self, object: &IpsecSecurityAssociation) -> bool {
-        self.owns_labels(object.metadata.labels.as_ref())
+    pub fn owns(&self, object: &Mirrored) -> bool {
+        self.owns_label(object.network.as_deref())
     }
 
-    /// [`MirrorSource::owns`] from the labels alone, all a malformed object still tells.
+    /// [`MirrorSource::owns`] from the value of the network label.
     #[must_use]
-    pub fn owns_labels(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        match labels.and_then(|labels| labels.get(LABEL_NETWORK)) {
+    pub fn owns_label(&self, network: Option<&str>) -> bool {
+        match network {
             Some(value) => value == self.network.as_str(),
             None => self.network == Network::Data,
         }
@@ -202,12 +199,11 @@ mod tests {
 
     #[test]
     fn objects_without_a_network_label_belong_to_the_data_network() {
-        let mut labels = BTreeMap::new();
-        assert!(DATA.owns_labels(None));
-        assert!(DATA.owns_labels(Some(&labels)));
-        assert!(!CLUSTER_NETWORK.owns_labels(None));
-        labels.insert(LABEL_NETWORK.to_owned(), "cluster".to_owned());
-        assert!(!DATA.owns_labels(Some(&labels)));
-        assert!(CLUSTER_NETWORK.owns_labels(Some(&labels)));
+        assert!(DATA.owns_label(None));
+        assert!(DATA.owns_label(Some("data")));
+        assert!(!CLUSTER_NETWORK.owns_label(None));
+        assert!(!DATA.owns_label(Some("cluster")));
+        assert!(CLUSTER_NETWORK.owns_label(Some("cluster")));
+        assert!(!DATA.owns_label(Some("other")) && !CLUSTER_NETWORK.owns_label(Some("other")));
     }
 }

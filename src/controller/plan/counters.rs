@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::StatusPolicy;
 use super::sa_status::traffic_with_counters;
 use crate::controller::labels::stable_hash;
+use crate::controller::mirrored::{Counters, StatusSeen};
 use crate::crd::{IpsecSecurityAssociationStatus, IpsecTraffic};
 use crate::ontap::model::SecurityAssociation;
 
@@ -17,7 +18,7 @@ use crate::ontap::model::SecurityAssociation;
 pub(super) fn apply_counters(
     status: &mut IpsecSecurityAssociationStatus,
     record: &SecurityAssociation,
-    current: Option<&IpsecSecurityAssociationStatus>,
+    current: Option<&StatusSeen>,
     policy: StatusPolicy,
 ) {
     let (Some(interval), Some(ipsec), Some(record_ipsec)) = (
@@ -34,30 +35,23 @@ pub(super) fn apply_counters(
     if !has_counters {
         return;
     }
-    let last = current.and_then(|status| status.counters_observed_at.as_ref());
-    let due = last
-        .is_none_or(|Time(observed)| counters_due(&record.uuid, *observed, policy.now, interval));
-    let current_ipsec = current.and_then(|status| status.ipsec.as_ref());
+    let last = current.and_then(|status| status.counters_observed_at);
+    let due =
+        last.is_none_or(|observed| counters_due(&record.uuid, observed, policy.now, interval));
     if due {
         ipsec.inbound = record_ipsec.inbound.as_ref().map(traffic_with_counters);
         ipsec.outbound = record_ipsec.outbound.as_ref().map(traffic_with_counters);
         status.counters_observed_at = Some(Time(whole_seconds(policy.now)));
     } else {
-        let keep = |mine: &mut Option<IpsecTraffic>, theirs: Option<&IpsecTraffic>| {
+        let keep = |mine: &mut Option<IpsecTraffic>, theirs: Option<Counters>| {
             if let (Some(mine), Some(theirs)) = (mine.as_mut(), theirs) {
                 mine.bytes = theirs.bytes;
                 mine.packets = theirs.packets;
             }
         };
-        keep(
-            &mut ipsec.inbound,
-            current_ipsec.and_then(|i| i.inbound.as_ref()),
-        );
-        keep(
-            &mut ipsec.outbound,
-            current_ipsec.and_then(|i| i.outbound.as_ref()),
-        );
-        status.counters_observed_at = last.cloned();
+        keep(&mut ipsec.inbound, current.and_then(|seen| seen.inbound));
+        keep(&mut ipsec.outbound, current.and_then(|seen| seen.outbound));
+        status.counters_observed_at = last.map(Time);
     }
 }
 

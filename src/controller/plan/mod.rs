@@ -10,6 +10,7 @@ mod sa_status;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,12 +18,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource as _;
 
 pub use object::{DesiredObject, Write};
-pub use sa_status::stale_statuses;
+pub use sa_status::stale_conditions;
 
 use super::labels::security_association_name;
+use super::mirrored::Mirrored;
 use super::source::MirrorSource;
-use crate::crd::condition::TYPE_READY;
-use crate::crd::{ClusterId, ConditionStatus, IpsecSecurityAssociation, OntapCluster};
+use crate::crd::{ClusterId, ConditionStatus, OntapCluster};
 
 use crate::ontap::model::SecurityAssociation;
 
@@ -123,7 +124,7 @@ pub fn plan(
     owner: &Owner,
     source: &MirrorSource,
     records: impl IntoIterator<Item = SecurityAssociation>,
-    existing: &HashMap<String, &IpsecSecurityAssociation>,
+    existing: &HashMap<String, Arc<Mirrored>>,
     policy: StatusPolicy,
 ) -> Plan {
     let records = records.into_iter();
@@ -162,7 +163,7 @@ pub fn plan(
         .filter(|(name, _)| !desired_names.contains(name.as_str()))
         .map(|(name, object)| Deletion {
             name: name.clone(),
-            uid: object.metadata.uid.clone(),
+            uid: object.uid.clone(),
         })
         .collect();
     deletions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -170,17 +171,10 @@ pub fn plan(
     plan
 }
 
-fn tunnel_transition(
-    current: &IpsecSecurityAssociation,
-    desired: &DesiredObject,
-) -> Option<TunnelTransition> {
-    let before = current
-        .status
-        .as_ref()
-        .and_then(|status| crate::crd::find_condition(&status.conditions, TYPE_READY))?;
-    let up = match (before.status.as_str(), desired.ready.status) {
-        ("False", ConditionStatus::True) => true,
-        ("True", ConditionStatus::False) => false,
+fn tunnel_transition(current: &Mirrored, desired: &DesiredObject) -> Option<TunnelTransition> {
+    let up = match (current.ready()?, desired.ready.status) {
+        (ConditionStatus::False, ConditionStatus::True) => true,
+        (ConditionStatus::True, ConditionStatus::False) => false,
         _ => return None,
     };
     Some(TunnelTransition {

@@ -2,17 +2,19 @@
 //! server's copy so that only a difference is written.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::sa_status::desired_status;
 use super::{Owner, StatusPolicy};
 use crate::controller::labels::label_value;
+use crate::controller::mirrored::Mirrored;
 use crate::controller::source::MirrorSource;
 use crate::crd::{
     ClusterReference, IpsecSecurityAssociation, IpsecSecurityAssociationSpec,
     IpsecSecurityAssociationStatus, LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_NETWORK, LABEL_NODE,
-    LABEL_POLICY, LABEL_PREFIX, LABEL_REMOTE_ADDRESS, LABEL_SVM, LABEL_TYPE, MANAGED_BY,
+    LABEL_POLICY, LABEL_REMOTE_ADDRESS, LABEL_SVM, LABEL_TYPE, MANAGED_BY,
 };
 use crate::ontap::health::{self, Verdict};
 use crate::ontap::model::{self, SecurityAssociation};
@@ -46,10 +48,11 @@ pub(super) fn desired_object(
     source: &MirrorSource,
     name: String,
     record: SecurityAssociation,
-    existing: &HashMap<String, &IpsecSecurityAssociation>,
+    existing: &HashMap<String, Arc<Mirrored>>,
     policy: StatusPolicy,
 ) -> DesiredObject {
-    let current = existing.get(&name).copied();
+    let current = existing.get(&name).map(Arc::as_ref);
+    let owner_reference = owner.owner_reference();
     let mut object = IpsecSecurityAssociation::new(
         &name,
         IpsecSecurityAssociationSpec {
@@ -63,16 +66,23 @@ pub(super) fn desired_object(
         name: Some(name.clone()),
         namespace: Some(owner.cluster.namespace.clone()),
         labels: Some(labels(owner, source, &record)),
-        owner_references: Some(vec![owner.owner_reference()]),
+        owner_references: Some(vec![owner_reference.clone()]),
         ..ObjectMeta::default()
     };
     let ready = health::ready(&record);
     let status = desired_status(source.network, &record, current, &ready, policy);
-    let write_object =
-        policy.rewrite_everything || current.is_none_or(|current| !same_object(current, &object));
+    let write_object = policy.rewrite_everything
+        || current.is_none_or(|current| {
+            let labels = object.metadata.labels.as_ref();
+            !current.holds_object(
+                labels.unwrap_or(&BTreeMap::new()),
+                &object.spec,
+                &owner_reference,
+            )
+        });
     let write_status = policy.rewrite_everything
         || write_object
-        || current.is_none_or(|current| current.status.as_ref() != Some(&status));
+        || current.is_none_or(|current| !current.holds_status(&status));
     DesiredObject {
         name,
         ready,
@@ -120,28 +130,4 @@ fn labels(
         }
     }
     labels
-}
-
-/// Whether the API server's object already carries our labels, owner reference and spec.
-fn same_object(current: &IpsecSecurityAssociation, desired: &IpsecSecurityAssociation) -> bool {
-    let empty = BTreeMap::new();
-    let current_labels = current.metadata.labels.as_ref().unwrap_or(&empty);
-    let desired_labels = desired.metadata.labels.as_ref().unwrap_or(&empty);
-    let ours = |key: &String| key.starts_with(LABEL_PREFIX) || key == LABEL_MANAGED_BY;
-    let current_ours: BTreeMap<_, _> = current_labels.iter().filter(|(k, _)| ours(k)).collect();
-    let desired_ours: BTreeMap<_, _> = desired_labels.iter().collect();
-    let owner_present = desired
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .all(|wanted| {
-            current
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|have| have == wanted)
-        });
-    current_ours == desired_ours && owner_present && current.spec == desired.spec
 }

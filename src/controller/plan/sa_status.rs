@@ -2,53 +2,64 @@
 //! that say a cluster is no longer known.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::StatusPolicy;
 use super::counters::apply_counters;
+use crate::controller::mirrored::{Mirrored, StatusSeen};
 use crate::crd::condition::{
     REASON_CLUSTER_UNREACHABLE, TYPE_IKE_ESTABLISHED, TYPE_IPSEC_INSTALLED, TYPE_READY,
 };
 use crate::crd::{
-    ConditionStatus, IkeStatus, IpsecSecurityAssociation, IpsecSecurityAssociationStatus,
-    IpsecStatus, IpsecTraffic, Network, OntapReference, new_condition, upsert_condition,
+    ConditionStatus, IkeStatus, IpsecSecurityAssociationStatus, IpsecStatus, IpsecTraffic, Network,
+    OntapReference, new_condition, upsert_condition,
 };
 use crate::ontap::health::{self, Verdict};
 use crate::ontap::model::{self, SecurityAssociation, TrafficDirection};
 
-/// Statuses that turn every condition `Unknown` because the cluster has not been polled
-/// successfully for too long; only objects whose status changes are returned.
+/// Conditions that turn every condition `Unknown` because the cluster has not been polled
+/// successfully for too long; only objects whose conditions change are returned.
 #[must_use]
-pub fn stale_statuses(
-    existing: &HashMap<String, &IpsecSecurityAssociation>,
+pub fn stale_conditions(
+    existing: &HashMap<String, Arc<Mirrored>>,
     message: &str,
     now: Timestamp,
-) -> Vec<(String, IpsecSecurityAssociationStatus)> {
-    let mut changed: Vec<(String, IpsecSecurityAssociationStatus)> = existing
+) -> Vec<(String, Vec<Condition>)> {
+    let mut changed: Vec<(String, Vec<Condition>)> = existing
         .iter()
         .filter_map(|(name, object)| {
-            let current = object.status.clone().unwrap_or_default();
-            let mut status = current.clone();
-            let types: Vec<String> = if status.conditions.is_empty() {
+            let seen = object.status.as_ref();
+            let mut conditions = seen.map(StatusSeen::base_conditions).unwrap_or_default();
+            let types: Vec<String> = if conditions.is_empty() {
                 vec![TYPE_READY.to_owned()]
             } else {
-                status.conditions.iter().map(|c| c.type_.clone()).collect()
+                conditions.iter().map(|c| c.type_.clone()).collect()
             };
             for type_ in types {
                 upsert_condition(
-                    &mut status.conditions,
+                    &mut conditions,
                     new_condition(
                         &type_,
                         ConditionStatus::Unknown,
                         REASON_CLUSTER_UNREACHABLE,
                         message,
-                        object.metadata.generation,
+                        object.generation,
                         now,
                     ),
                 );
             }
-            (status != current).then(|| (name.clone(), status))
+            let unchanged = seen.is_some_and(|seen| {
+                seen.conditions.len() == conditions.len()
+                    && seen
+                        .conditions
+                        .iter()
+                        .zip(&conditions)
+                        .all(|(before, after)| before.says(after))
+            });
+            (!unchanged).then(|| (name.clone(), conditions))
         })
         .collect();
     changed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -58,14 +69,12 @@ pub fn stale_statuses(
 pub(super) fn desired_status(
     network: Network,
     record: &SecurityAssociation,
-    current: Option<&IpsecSecurityAssociation>,
+    current: Option<&Mirrored>,
     ready: &Verdict,
     policy: StatusPolicy,
 ) -> IpsecSecurityAssociationStatus {
     let current_status = current.and_then(|object| object.status.as_ref());
-    let generation = current
-        .and_then(|object| object.metadata.generation)
-        .or(Some(1));
+    let generation = current.and_then(|object| object.generation).or(Some(1));
     let mut status = IpsecSecurityAssociationStatus {
         network: Some(network),
         type_: record
@@ -99,7 +108,7 @@ pub(super) fn desired_status(
         }),
         counters_observed_at: None,
         conditions: current_status
-            .map(|s| s.conditions.clone())
+            .map(StatusSeen::base_conditions)
             .unwrap_or_default(),
         observed_generation: generation,
     };

@@ -2,11 +2,13 @@
 
 use super::counters::counters_due;
 use super::*;
+use crate::controller::mirrored::Mirrored;
 use crate::controller::source::DATA;
 use crate::crd::condition::*;
 use crate::crd::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
+use std::sync::Arc;
 
 fn owner() -> Owner {
     Owner {
@@ -65,10 +67,14 @@ fn stored(plan: &Plan) -> Vec<IpsecSecurityAssociation> {
         .collect()
 }
 
-fn by_name(objects: &[IpsecSecurityAssociation]) -> HashMap<String, &IpsecSecurityAssociation> {
+/// What the watch would keep of `objects`.
+fn by_name(objects: &[IpsecSecurityAssociation]) -> HashMap<String, Arc<Mirrored>> {
     objects
         .iter()
-        .map(|object| (object.metadata.name.clone().expect("named"), object))
+        .map(|object| {
+            let name = object.metadata.name.clone().expect("named");
+            (name, Arc::new(Mirrored::of(object)))
+        })
         .collect()
 }
 
@@ -392,7 +398,7 @@ fn an_edited_label_is_restored() {
 }
 
 #[test]
-fn stale_statuses_turn_every_condition_unknown_once() {
+fn stale_conditions_turn_every_condition_unknown_once() {
     let first = plan(
         &owner(),
         &DATA,
@@ -401,23 +407,23 @@ fn stale_statuses_turn_every_condition_unknown_once() {
         policy(0, None),
     );
     let mut held = stored(&first);
-    let stale = stale_statuses(&by_name(&held), "no poll for 3m", at(200));
+    let stale = stale_conditions(&by_name(&held), "no poll for 3m", at(200));
     assert_eq!(stale.len(), 1);
-    let (name, status) = &stale[0];
+    let (name, conditions) = &stale[0];
     assert_eq!(name, "prod-u-1");
-    assert!(
-        status
-            .conditions
-            .iter()
-            .all(|c| c.status == "Unknown" && c.reason == REASON_CLUSTER_UNREACHABLE)
-    );
+    assert_eq!(conditions.len(), 2, "{conditions:?}");
+    assert!(conditions.iter().all(|c| c.status == "Unknown"
+        && c.reason == REASON_CLUSTER_UNREACHABLE
+        && c.message == "no poll for 3m"
+        && c.last_transition_time == Time(at(200))));
+    // The merge patch replaces the conditions and keeps the observed data.
+    held[0].status.as_mut().expect("status").conditions = conditions.clone();
+    assert!(stale_conditions(&by_name(&held), "no poll for 3m", at(260)).is_empty());
     assert_eq!(
-        status.ipsec,
-        written(&first.objects[0]).status.ipsec,
-        "observed data is kept"
+        stale_conditions(&by_name(&held), "no poll for 9m", at(260)).len(),
+        1,
+        "a new message is written"
     );
-    held[0].status = Some(status.clone());
-    assert!(stale_statuses(&by_name(&held), "no poll for 3m", at(260)).is_empty());
     let recovered = plan(
         &owner(),
         &DATA,
