@@ -170,7 +170,7 @@ impl Conditions {
         }
         // Only a change of spec, ONTAP release or ONTAP role helps an unserved source: kstatus
         // should say Failed.
-        if let Some(unserved) = unserved {
+        let stalled = if let Some(unserved) = unserved {
             let message = format!("{}; {message}", unserved.message);
             self.set(
                 TYPE_READY,
@@ -178,16 +178,11 @@ impl Conditions {
                 unserved.reason,
                 &message,
             );
-            self.set(
-                TYPE_STALLED,
-                ConditionStatus::True,
-                unserved.reason,
-                &message,
-            );
+            Some((unserved.reason, message))
         } else {
             self.set(TYPE_READY, ConditionStatus::True, REASON_SYNCED, &message);
-            self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, "");
-        }
+            None
+        };
         if counts.not_ready == 0 {
             let message = format!("all {} SAs are ready", counts.total);
             self.set(
@@ -204,6 +199,12 @@ impl Conditions {
                 REASON_TUNNELS_DOWN,
                 &message,
             );
+        }
+        match stalled {
+            Some((reason, message)) => {
+                self.set(TYPE_STALLED, ConditionStatus::True, reason, &message);
+            }
+            None => self.set(TYPE_STALLED, ConditionStatus::False, REASON_PROGRESSING, ""),
         }
     }
 
