@@ -383,6 +383,41 @@ mod tests {
     }
 
     #[test]
+    fn an_unserved_source_stalls_while_the_others_are_counted() {
+        let objects = objects(&[("ike", "established")]);
+        let outcome = Outcome::Synced {
+            identity: None,
+            objects: &objects,
+            skipped: &[],
+            unserved: Some(Unserved {
+                reason: "ClusterNetworkUnsupported",
+                message: "ONTAP 9.18.1 does not serve it".into(),
+            }),
+        };
+        let status = cluster_status(None, Some(1), &outcome, at(0));
+        assert_eq!(
+            condition(&status, TYPE_READY),
+            ("False", "ClusterNetworkUnsupported")
+        );
+        assert_eq!(
+            condition(&status, TYPE_STALLED),
+            ("True", "ClusterNetworkUnsupported")
+        );
+        assert_eq!(
+            condition(&status, TYPE_TUNNELS_HEALTHY),
+            ("True", REASON_ALL_TUNNELS_UP)
+        );
+        let ready = find_condition(&status.conditions, TYPE_READY).expect("ready");
+        assert_eq!(
+            ready.message,
+            "ONTAP 9.18.1 does not serve it; mirrored 1 security association"
+        );
+        let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [TYPE_READY, TYPE_TUNNELS_HEALTHY, TYPE_STALLED]);
+        assert_eq!(status.security_associations.map(|c| c.total), Some(1));
+    }
+
+    #[test]
     fn the_same_outcome_twice_gives_the_same_status() {
         let objects = objects(&[("ike", "established")]);
         let outcome = Outcome::Synced {
