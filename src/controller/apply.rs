@@ -26,12 +26,49 @@ const WRITE_BATCH: usize = WRITE_CONCURRENCY * 16;
 /// single bad objects but about the operator's rights, and more requests would only add load.
 const MAX_REFUSED_WRITES: usize = WRITE_CONCURRENCY;
 
+/// The writes of a poll, in the order it makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Server-side apply of a mirrored object's metadata and spec.
+    ApplyObject,
+    /// Server-side apply of a mirrored object's status.
+    ApplyStatus,
+    /// Merge patch of a mirrored object's conditions, when its cluster turns stale.
+    PatchConditions,
+    /// Deletion of a mirrored object whose SA is gone.
+    Delete,
+    /// Server-side apply of the OntapCluster's status.
+    ApplyClusterStatus,
+}
+
+impl WriteStep {
+    /// The resource the step writes, as in error messages.
+    #[must_use]
+    pub const fn resource(self) -> &'static str {
+        match self {
+            Self::ApplyClusterStatus => "ontapclusters",
+            _ => "ipsecsecurityassociations",
+        }
+    }
+}
+
+impl std::fmt::Display for WriteStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ApplyObject => "apply",
+            Self::ApplyStatus | Self::ApplyClusterStatus => "apply the status of",
+            Self::PatchConditions => "patch the conditions of",
+            Self::Delete => "delete",
+        })
+    }
+}
+
 /// A write the API server did not take.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {verb} {object}{others}: {source}", others = others(*.also_refused))]
+#[error("cannot {step} {object}{others}: {source}", others = others(*.also_refused))]
 pub struct WriteError {
-    /// `apply`, `apply status of`, `delete`.
-    pub verb: &'static str,
+    /// Which write.
+    pub step: WriteStep,
     /// `<resource>/<name>`.
     pub object: String,
     /// Other writes of the same poll refused with it.
@@ -49,10 +86,10 @@ fn others(count: usize) -> String {
 }
 
 impl WriteError {
-    fn new(verb: &'static str, resource: &str, name: &str, source: kube::Error) -> Self {
+    fn new(step: WriteStep, name: &str, source: kube::Error) -> Self {
         Self {
-            verb,
-            object: format!("{resource}/{name}"),
+            step,
+            object: format!("{}/{name}", step.resource()),
             also_refused: 0,
             source,
         }
@@ -76,7 +113,7 @@ impl WriteError {
             }
             other => other.to_string(),
         };
-        format!("{} {}", self.verb, text.replace(name, "<name>"))
+        format!("{} {}", self.step, text.replace(name, "<name>"))
     }
 
     /// Label for metrics.
@@ -89,11 +126,6 @@ impl WriteError {
         }
     }
 }
-
-/// How objects are named in write errors.
-const SECURITY_ASSOCIATIONS: &str = "ipsecsecurityassociations";
-const APPLY_STATUS: &str = "apply the status of";
-const PATCH_CONDITIONS: &str = "patch the conditions of";
 
 fn apply_params() -> PatchParams {
     // Forced: the operator is the only legitimate writer of these fields.
@@ -133,7 +165,7 @@ async fn apply_one(
     if let Some(object) = &write.object {
         api.patch(name, &apply_params(), &Patch::Apply(object))
             .await
-            .map_err(|error| WriteError::new("apply", SECURITY_ASSOCIATIONS, name, error))?;
+            .map_err(|error| WriteError::new(WriteStep::ApplyObject, name, error))?;
         writes
             .security_association_applies
             .fetch_add(1, Ordering::Relaxed);
@@ -150,7 +182,7 @@ pub async fn apply_status(
 ) -> Result<(), WriteError> {
     apply_status_of(api, name, status)
         .await
-        .map_err(|error| WriteError::new(APPLY_STATUS, SECURITY_ASSOCIATIONS, name, error))?;
+        .map_err(|error| WriteError::new(WriteStep::ApplyStatus, name, error))?;
     writes
         .security_association_status_applies
         .fetch_add(1, Ordering::Relaxed);
@@ -175,9 +207,7 @@ pub async fn patch_conditions(
             };
             api.patch_status(name, &params, &patch)
                 .await
-                .map_err(|error| {
-                    WriteError::new(PATCH_CONDITIONS, SECURITY_ASSOCIATIONS, name, error)
-                })?;
+                .map_err(|error| WriteError::new(WriteStep::PatchConditions, name, error))?;
             writes
                 .security_association_status_applies
                 .fetch_add(1, Ordering::Relaxed);
@@ -212,12 +242,7 @@ pub async fn delete_objects(
             match api.delete(&deletion.name, &params).await {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
-                Err(error) => Err(WriteError::new(
-                    "delete",
-                    SECURITY_ASSOCIATIONS,
-                    &deletion.name,
-                    error,
-                )),
+                Err(error) => Err(WriteError::new(WriteStep::Delete, &deletion.name, error)),
             }
         })
         .collect();
@@ -284,7 +309,7 @@ pub async fn apply_cluster_status(
 ) -> Result<(), WriteError> {
     apply_status_of(api, name, status)
         .await
-        .map_err(|error| WriteError::new(APPLY_STATUS, "ontapclusters", name, error))?;
+        .map_err(|error| WriteError::new(WriteStep::ApplyClusterStatus, name, error))?;
     writes
         .cluster_status_applies
         .fetch_add(1, Ordering::Relaxed);
