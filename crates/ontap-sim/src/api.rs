@@ -15,30 +15,32 @@ use super::fields::FieldSelection;
 use super::ontap_error::OntapError;
 use super::paths;
 use super::query::{parse_collection, parse_instance};
+use super::record_set::RecordSet;
 use super::render;
 use super::response::{self, Format};
 use super::router::{AppState, Shaping};
 
-/// `GET /api/security/ipsec/security-associations`
-pub async fn security_associations(
-    State(app): State<AppState>,
+/// `GET <collection>` of a record set, e.g. `/api/security/ipsec/security-associations`.
+pub fn collection(
+    set: RecordSet,
+    app: &AppState,
     format: Format,
-    uri: Uri,
+    uri: &Uri,
     shaping: Option<Extension<Shaping>>,
 ) -> Response {
     let served = &app.served;
-    if !endpoint_exists(&app) {
+    if !set.exists_on(&served.version) {
         return response::error(&OntapError::api_not_found(), format);
     }
-    let query = match parse_collection(uri.query(), &served.security_association_fields) {
+    let query = match parse_collection(uri.query(), served.fields_of(set)) {
         Ok(query) => query,
         Err(error) => return response::error(&error, format),
     };
     let shaping = shaping.and_then(|Extension(Shaping(shaping))| shaping);
-    let body = app.state.read(|store, read| {
+    let body = app.state.record_set(set).read(|store, read| {
         let request = CollectionRequest {
-            path: paths::SECURITY_ASSOCIATIONS,
-            self_href: self_href(&uri),
+            path: set.api_path(),
+            self_href: self_href(uri),
             query: &query,
             shaping: shaping.map(|shaping| match shaping {
                 PageShaping::MissingNode(mut missing) => {
@@ -53,35 +55,39 @@ pub async fn security_associations(
         collection::body(&request, |start| {
             store
                 .starting_at(start, read)
-                .map(|record| render::security_association(record, &served.version))
+                .map(|record| render::security_association(record, set, &served.version))
         })
     });
     response::json(StatusCode::OK, body, format)
 }
 
-/// `GET /api/security/ipsec/security-associations/{uuid}`: the bare record.
-pub async fn security_association(
-    State(app): State<AppState>,
+/// `GET <collection>/{uuid}` of a record set: the bare record.
+pub fn instance(
+    set: RecordSet,
+    app: &AppState,
     format: Format,
-    uri: Uri,
+    uri: &Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let served = &app.served;
-    if !endpoint_exists(&app) {
+    if !set.exists_on(&served.version) {
         return response::error(&OntapError::api_not_found(), format);
     }
     let Ok(Path(uuid)) = path else {
         return response::error(&OntapError::invalid_uuid(uri.path()), format);
     };
-    let fields = match parse_instance(uri.query(), &served.security_association_fields) {
+    let fields = match parse_instance(uri.query(), served.fields_of(set)) {
         Ok(FieldSelection::KeysOnly) => FieldSelection::All,
         Ok(fields) => fields,
         Err(error) => return response::error(&error, format),
     };
-    let record = app.state.read(|store, read| store.get(&uuid, read));
+    let record = app
+        .state
+        .record_set(set)
+        .read(|store, read| store.get(&uuid, read));
     match record {
         Some(record) => {
-            let record = render::security_association(record, &served.version);
+            let record = render::security_association(record, set, &served.version);
             response::json(StatusCode::OK, fields.project(record), format)
         }
         None if !is_uuid(&uuid) => response::error(&OntapError::invalid_uuid(&uuid), format),
@@ -89,15 +95,15 @@ pub async fn security_association(
     }
 }
 
-/// `GET /api/security/ipsec/security-associations/{uuid}/...`: ONTAP has nothing below an SA.
-pub async fn extra_segment(State(app): State<AppState>, format: Format, uri: Uri) -> Response {
-    if !endpoint_exists(&app) {
+/// `GET <collection>/{uuid}/...`: ONTAP has nothing below an SA.
+pub fn extra_segment(set: RecordSet, app: &AppState, format: Format, uri: &Uri) -> Response {
+    if !set.exists_on(&app.served.version) {
         return response::error(&OntapError::api_not_found(), format);
     }
     // The raw segment, so undecodable bytes cannot turn this into a different error.
     let segment = uri
         .path()
-        .strip_prefix(paths::SECURITY_ASSOCIATIONS)
+        .strip_prefix(set.api_path())
         .and_then(|rest| rest.split('/').nth(2))
         .unwrap_or_default();
     response::error(&OntapError::unexpected_path_segment(segment), format)
@@ -188,33 +194,29 @@ pub async fn method_not_allowed(format: Format) -> Response {
     response::error(&OntapError::method_not_allowed(), format)
 }
 
-/// The SA endpoint appeared in ONTAP 9.8.
-fn endpoint_exists(app: &AppState) -> bool {
-    app.served.version.is_at_least(9, 8, 0)
-}
-
 fn self_href(uri: &Uri) -> String {
     uri.path_and_query()
         .map_or_else(|| uri.path().to_owned(), |path| path.as_str().to_owned())
 }
 
-/// Nodes (uuid → name) named by any SA record, in uuid order.
+/// Nodes (uuid → name) named by any record of either set, in uuid order.
 fn derive_nodes(app: &AppState) -> Vec<Value> {
-    app.state.peek(|store| {
-        store
-            .raw()
-            .filter_map(|record| {
+    let mut nodes = BTreeMap::new();
+    for set in RecordSet::ALL {
+        app.state.record_set(set).peek(|store| {
+            nodes.extend(store.raw().filter_map(|record| {
                 let node = record.get("node")?;
                 Some((
                     node.get("uuid")?.as_str()?.to_owned(),
                     node.get("name")?.as_str()?.to_owned(),
                 ))
-            })
-            .collect::<BTreeMap<_, _>>()
-            .into_iter()
-            .map(|(uuid, name)| render::node(&name, &uuid))
-            .collect()
-    })
+            }));
+        });
+    }
+    nodes
+        .into_iter()
+        .map(|(uuid, name)| render::node(&name, &uuid))
+        .collect()
 }
 
 /// ONTAP keys are hyphenated 8-4-4-4-12 hex UUIDs.

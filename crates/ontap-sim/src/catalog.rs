@@ -32,6 +32,9 @@ const SECURITY_ASSOCIATION_FIELDS: &[&str] = &[
     "ipsec.outbound.packets",
 ];
 
+/// SA fields the cluster-network endpoint leaves out: its SAs belong to no SVM.
+const NOT_ON_CLUSTER_NETWORK: &[&str] = &["scope", "svm.name", "svm.uuid"];
+
 /// Hardware-offload counters added in ONTAP 9.16.1.
 pub const OFFLOAD_FIELDS: &[&str] = &[
     "ipsec.inbound.offload_bytes",
@@ -72,6 +75,17 @@ impl FieldCatalog {
             leaves.extend_from_slice(OFFLOAD_FIELDS);
         }
         Self { leaves }
+    }
+
+    /// Fields of `/api/security/cluster-network/ipsec/associations` on `version`: the SA fields
+    /// without `svm` and `scope`.
+    #[must_use]
+    pub fn cluster_network(version: &OntapVersion) -> Self {
+        let mut catalog = Self::security_associations(version);
+        catalog
+            .leaves
+            .retain(|leaf| !NOT_ON_CLUSTER_NETWORK.contains(leaf));
+        catalog
     }
 
     /// Fields of `/api/cluster/nodes` as far as the simulator serves them.
@@ -128,5 +142,14 @@ mod tests {
         let new = FieldCatalog::security_associations(&OntapVersion::new(9, 16, 1));
         assert!(!old.is_known("ipsec.inbound.offload_bytes"));
         assert!(new.is_leaf("ipsec.inbound.offload_bytes"));
+    }
+
+    #[test]
+    fn cluster_network_has_no_svm_or_scope_but_offload_counters() {
+        let catalog = FieldCatalog::cluster_network(&OntapVersion::new(9, 19, 0));
+        assert!(!catalog.is_known("svm"));
+        assert!(!catalog.is_known("scope"));
+        assert!(catalog.is_leaf("node.name"));
+        assert!(catalog.is_leaf("ipsec.outbound.offload_packets"));
     }
 }

@@ -27,6 +27,8 @@ pub struct SimulatorConfig {
     pub cluster_name: String,
     /// ONTAP-shaped security-association records (objects with a unique string `uuid`).
     pub records: Vec<Value>,
+    /// Cluster-network SA records, served from ONTAP 9.19 on (held but not served before).
+    pub cluster_network: Vec<Value>,
     /// Certificate and key to present; `None` generates a fresh self-signed pair.
     pub tls_identity: Option<TlsIdentity>,
 }
@@ -41,6 +43,7 @@ impl Default for SimulatorConfig {
             ontap_version: OntapVersion::default(),
             cluster_name: DEFAULT_CLUSTER_NAME.to_owned(),
             records: Vec::new(),
+            cluster_network: Vec::new(),
             tls_identity: None,
         }
     }
@@ -57,6 +60,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("ontap_version", &self.ontap_version.to_string())
             .field("cluster_name", &self.cluster_name)
             .field("records", &self.records.len())
+            .field("cluster_network", &self.cluster_network.len())
             .field("tls_identity", &self.tls_identity.is_some())
             .finish()
     }

@@ -8,6 +8,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::fault::{Fault, FaultError};
+use super::record_set::RecordSet;
 use super::router::AppState;
 use super::state::StateError;
 
@@ -45,70 +46,77 @@ fn parse(body: &Bytes) -> Result<Value, ControlError> {
     serde_json::from_slice(body).map_err(ControlError::InvalidJson)
 }
 
-/// `GET /_sim/security-associations`: every record, counters as of now.
-pub async fn list_records(State(app): State<AppState>) -> Json<Vec<Value>> {
-    Json(app.state.records())
+/// `GET /_sim/<set>`: every record, counters as of now.
+pub fn list_records(set: RecordSet, app: &AppState) -> Json<Vec<Value>> {
+    Json(app.state.record_set(set).records())
 }
 
-/// `PUT /_sim/security-associations`: replace the whole set with a JSON array.
-pub async fn replace_records(
-    State(app): State<AppState>,
-    body: Bytes,
+/// `PUT /_sim/<set>`: replace the whole set with a JSON array.
+pub fn replace_records(
+    set: RecordSet,
+    app: &AppState,
+    body: &Bytes,
 ) -> Result<Json<Value>, ControlError> {
-    let Value::Array(records) = parse(&body)? else {
+    let Value::Array(records) = parse(body)? else {
         return Err(ControlError::NotAnArray);
     };
     let count = records.len();
-    app.state.replace_records(records)?;
+    app.state.record_set(set).replace_records(records)?;
     Ok(Json(json!({ "num_records": count })))
 }
 
-/// `POST /_sim/security-associations`: add one record (or replace the one with its uuid).
-pub async fn insert_record(
-    State(app): State<AppState>,
-    body: Bytes,
+/// `POST /_sim/<set>`: add one record (or replace the one with its uuid).
+pub fn insert_record(
+    set: RecordSet,
+    app: &AppState,
+    body: &Bytes,
 ) -> Result<(StatusCode, Json<Value>), ControlError> {
-    let record = parse(&body)?;
-    app.state.insert_record(record.clone())?;
+    let record = parse(body)?;
+    app.state.record_set(set).insert_record(record.clone())?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-/// `GET /_sim/security-associations/{uuid}`
-pub async fn get_record(
-    State(app): State<AppState>,
+/// `GET /_sim/<set>/{uuid}`
+pub fn get_record(
+    set: RecordSet,
+    app: &AppState,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
     app.state
+        .record_set(set)
         .record(&uuid)
         .map(Json)
         .ok_or(ControlError::State(StateError::NotFound { uuid }))
 }
 
-/// `PATCH /_sim/security-associations/{uuid}`: JSON merge patch (RFC 7386).
-pub async fn patch_record(
-    State(app): State<AppState>,
+/// `PATCH /_sim/<set>/{uuid}`: JSON merge patch (RFC 7386).
+pub fn patch_record(
+    set: RecordSet,
+    app: &AppState,
     Path(uuid): Path<String>,
-    body: Bytes,
+    body: &Bytes,
 ) -> Result<Json<Value>, ControlError> {
-    let patch = parse(&body)?;
-    Ok(Json(app.state.patch_record(&uuid, &patch)?))
+    let patch = parse(body)?;
+    Ok(Json(app.state.record_set(set).patch_record(&uuid, &patch)?))
 }
 
-/// `DELETE /_sim/security-associations/{uuid}`
-pub async fn remove_record(
-    State(app): State<AppState>,
+/// `DELETE /_sim/<set>/{uuid}`
+pub fn remove_record(
+    set: RecordSet,
+    app: &AppState,
     Path(uuid): Path<String>,
 ) -> Result<StatusCode, ControlError> {
-    app.state.remove_record(&uuid)?;
+    app.state.record_set(set).remove_record(&uuid)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /_sim/security-associations/{uuid}/rekey`: new uuid, new SPIs, counters from zero.
-pub async fn rekey_record(
-    State(app): State<AppState>,
+/// `POST /_sim/<set>/{uuid}/rekey`: new uuid, new SPIs, counters from zero.
+pub fn rekey_record(
+    set: RecordSet,
+    app: &AppState,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ControlError> {
-    Ok(Json(app.state.rekey_record(&uuid)?))
+    Ok(Json(app.state.record_set(set).rekey_record(&uuid)?))
 }
 
 /// `GET /_sim/faults`: the active faults with their remaining `skip` and `count`.
@@ -145,9 +153,12 @@ pub async fn clear_faults(State(app): State<AppState>) -> StatusCode {
 
 /// `GET /_sim/stats`: `/api/` requests served, records held, stalls and endless bodies open.
 pub async fn stats(State(app): State<AppState>) -> Json<Value> {
+    let cluster_network = app.state.cluster_network();
     Json(json!({
         "requests": app.state.request_count(),
-        "records": app.state.peek(super::state::RecordStore::len),
+        "records": app.state.security_associations().len(),
         "hanging": app.state.hanging_responses(),
+        "cluster_network_requests": cluster_network.request_count(),
+        "cluster_network_records": cluster_network.len(),
     }))
 }

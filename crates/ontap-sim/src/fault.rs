@@ -10,6 +10,7 @@ use super::ontap_error::{
     MESSAGE_INTERNAL_ERROR, MESSAGE_NOT_AUTHORIZED_FOR_COMMAND, MESSAGE_USER_NOT_AUTHORIZED,
     OntapError,
 };
+use super::record_set::RecordSet;
 
 const DEFAULT_ERROR_STATUS: u16 = 503;
 /// Code of the `error` object an `error_in_ok` page carries unless the fault names one.
@@ -29,7 +30,7 @@ pub struct Fault {
     #[serde(default, skip_serializing_if = "is_any_scope")]
     pub scope: FaultScope,
     /// Only collection pages with this ordinal or later (1 = a request without `start.uuid`,
-    /// 2 = the next page after it, ...). Implies the SA collection.
+    /// 2 = the next page after it, ...), counted per collection. Implies a collection GET.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_page: Option<u32>,
     /// Let this many matching requests through untouched first.
@@ -105,6 +106,23 @@ pub enum FaultScope {
     SecurityAssociations,
     /// SA collection GETs only.
     Collection,
+    /// Cluster-network SA collection and instance GETs.
+    ClusterNetwork,
+    /// Cluster-network SA collection GETs only.
+    ClusterNetworkCollection,
+}
+
+impl FaultScope {
+    /// The record set and whether only its collection GETs are in scope; `None` for `any`.
+    fn aim(self) -> Option<(RecordSet, bool)> {
+        match self {
+            Self::Any => None,
+            Self::SecurityAssociations => Some((RecordSet::SecurityAssociations, false)),
+            Self::Collection => Some((RecordSet::SecurityAssociations, true)),
+            Self::ClusterNetwork => Some((RecordSet::ClusterNetwork, false)),
+            Self::ClusterNetworkCollection => Some((RecordSet::ClusterNetwork, true)),
+        }
+    }
 }
 
 /// Why a fault was refused.
@@ -312,9 +330,27 @@ impl Fault {
 /// Which kind of `/api/` request is being decided on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
-    SecurityAssociationCollection { continues: bool },
-    SecurityAssociationInstance,
+    /// A collection GET of a record set; `continues` when it carries `start.uuid`.
+    Collection {
+        set: RecordSet,
+        continues: bool,
+    },
+    /// An instance GET (or a path below one) of a record set.
+    Instance {
+        set: RecordSet,
+    },
     Other,
+}
+
+impl RequestKind {
+    /// The record set the request reads, if any.
+    #[must_use]
+    pub fn set(self) -> Option<RecordSet> {
+        match self {
+            Self::Collection { set, .. } | Self::Instance { set } => Some(set),
+            Self::Other => None,
+        }
+    }
 }
 
 /// A fault outcome that replaces the normal response.
@@ -374,11 +410,11 @@ pub struct Decision {
     pub shaping: Option<PageShaping>,
 }
 
-/// The active faults and the collection page counter that `from_page` refers to.
+/// The active faults and the collection page counters (one per record set) `from_page` refers to.
 #[derive(Debug, Default)]
 pub struct FaultBook {
     active: Vec<Fault>,
-    page_ordinal: u32,
+    page_ordinals: [u32; RecordSet::ALL.len()],
 }
 
 impl FaultBook {
@@ -398,14 +434,18 @@ impl FaultBook {
 
     /// Decides what the faults do to one request and uses up their `skip` and `count`.
     pub fn decide(&mut self, kind: RequestKind) -> Decision {
-        if let RequestKind::SecurityAssociationCollection { continues } = kind {
-            self.page_ordinal = if continues {
-                self.page_ordinal.saturating_add(1)
-            } else {
-                1
-            };
-        }
-        let page_ordinal = self.page_ordinal;
+        let page_ordinal = match kind {
+            RequestKind::Collection { set, continues } => {
+                let ordinal = &mut self.page_ordinals[set.index()];
+                *ordinal = if continues {
+                    ordinal.saturating_add(1)
+                } else {
+                    1
+                };
+                *ordinal
+            }
+            RequestKind::Instance { .. } | RequestKind::Other => 0,
+        };
         let mut eligible = Vec::new();
         for (index, fault) in self.active.iter_mut().enumerate() {
             if !fault.hits(kind, page_ordinal) {
@@ -452,12 +492,10 @@ impl FaultBook {
 
 impl Fault {
     fn hits(&self, kind: RequestKind, page_ordinal: u32) -> bool {
-        let is_collection = matches!(kind, RequestKind::SecurityAssociationCollection { .. });
-        let in_scope = match self.scope {
-            FaultScope::Any => true,
-            FaultScope::SecurityAssociations => kind != RequestKind::Other,
-            FaultScope::Collection => is_collection,
-        };
+        let is_collection = matches!(kind, RequestKind::Collection { .. });
+        let in_scope = self.scope.aim().is_none_or(|(set, collection_only)| {
+            kind.set() == Some(set) && (is_collection || !collection_only)
+        });
         let on_page = self
             .from_page
             .is_none_or(|from| is_collection && page_ordinal >= from);
@@ -545,8 +583,20 @@ mod tests {
 
     use super::*;
 
-    const FIRST_PAGE: RequestKind = RequestKind::SecurityAssociationCollection { continues: false };
-    const NEXT_PAGE: RequestKind = RequestKind::SecurityAssociationCollection { continues: true };
+    const fn page(set: RecordSet, continues: bool) -> RequestKind {
+        RequestKind::Collection { set, continues }
+    }
+
+    const FIRST_PAGE: RequestKind = page(RecordSet::SecurityAssociations, false);
+    const NEXT_PAGE: RequestKind = page(RecordSet::SecurityAssociations, true);
+    const CLUSTER_FIRST_PAGE: RequestKind = page(RecordSet::ClusterNetwork, false);
+    const CLUSTER_NEXT_PAGE: RequestKind = page(RecordSet::ClusterNetwork, true);
+    const SA_INSTANCE: RequestKind = RequestKind::Instance {
+        set: RecordSet::SecurityAssociations,
+    };
+    const CLUSTER_INSTANCE: RequestKind = RequestKind::Instance {
+        set: RecordSet::ClusterNetwork,
+    };
 
     #[test]
     fn json_shape_round_trips() {
@@ -614,11 +664,13 @@ mod tests {
     }
 
     #[test]
-    fn from_page_counts_pages_of_one_read() {
+    fn from_page_counts_pages_of_one_read_per_record_set() {
         let mut book = FaultBook::default();
         book.add(Fault::error(500).from_page(2));
         assert!(book.decide(FIRST_PAGE).outcome.is_none());
+        assert!(book.decide(CLUSTER_FIRST_PAGE).outcome.is_none());
         assert!(book.decide(NEXT_PAGE).outcome.is_some());
+        assert!(book.decide(CLUSTER_NEXT_PAGE).outcome.is_some());
         assert!(book.decide(NEXT_PAGE).outcome.is_some());
         assert!(book.decide(FIRST_PAGE).outcome.is_none());
         assert!(book.decide(RequestKind::Other).outcome.is_none());
@@ -629,11 +681,7 @@ mod tests {
         let mut book = FaultBook::default();
         book.add(Fault::error(500).with_scope(FaultScope::SecurityAssociations));
         assert!(book.decide(RequestKind::Other).outcome.is_none());
-        assert!(
-            book.decide(RequestKind::SecurityAssociationInstance)
-                .outcome
-                .is_some()
-        );
+        assert!(book.decide(SA_INSTANCE).outcome.is_some());
     }
 
     #[test]
@@ -729,11 +777,7 @@ mod tests {
         let mut book = FaultBook::default();
         book.add(Fault::error_in_ok().count(1));
         book.add(Fault::oversized_page(2).count(1));
-        assert_eq!(
-            book.decide(RequestKind::SecurityAssociationInstance)
-                .shaping,
-            None
-        );
+        assert_eq!(book.decide(SA_INSTANCE).shaping, None);
         assert!(matches!(
             book.decide(FIRST_PAGE).shaping,
             Some(PageShaping::MissingNode(MissingNode { node: None, .. }))
@@ -776,5 +820,39 @@ mod tests {
             message: Some("x".to_owned()),
         };
         assert_eq!(chosen.error(None), json!({"code": "2", "message": "x"}));
+    }
+
+    #[test]
+    fn scopes_aim_at_one_record_set() {
+        let mut book = FaultBook::default();
+        book.add(Fault::error(500).with_scope(FaultScope::ClusterNetwork));
+        assert!(book.decide(FIRST_PAGE).outcome.is_none());
+        assert!(book.decide(SA_INSTANCE).outcome.is_none());
+        assert!(book.decide(RequestKind::Other).outcome.is_none());
+        assert!(book.decide(CLUSTER_FIRST_PAGE).outcome.is_some());
+        assert!(book.decide(CLUSTER_INSTANCE).outcome.is_some());
+        book.clear();
+        book.add(Fault::error(500).with_scope(FaultScope::ClusterNetworkCollection));
+        assert!(book.decide(CLUSTER_INSTANCE).outcome.is_none());
+        assert!(book.decide(FIRST_PAGE).outcome.is_none());
+        assert!(book.decide(CLUSTER_FIRST_PAGE).outcome.is_some());
+        book.clear();
+        book.add(Fault::error(500).with_scope(FaultScope::Collection));
+        assert!(book.decide(CLUSTER_FIRST_PAGE).outcome.is_none());
+        assert!(book.decide(FIRST_PAGE).outcome.is_some());
+        book.clear();
+        book.add(Fault::short_pages(1));
+        assert!(
+            book.decide(CLUSTER_FIRST_PAGE).shaping.is_some(),
+            "any hits both"
+        );
+        assert!(book.decide(FIRST_PAGE).shaping.is_some(), "any hits both");
+        assert_eq!(
+            serde_json::from_value::<Fault>(
+                json!({"kind": "stall", "scope": "cluster_network_collection"})
+            )
+            .expect("valid fault"),
+            Fault::stall().with_scope(FaultScope::ClusterNetworkCollection)
+        );
     }
 }

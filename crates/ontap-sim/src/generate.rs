@@ -1,4 +1,5 @@
-//! Generates realistic, healthy security-association records: one `ike` and one `ipsec` SA per tunnel.
+//! Generates realistic, healthy security-association records of either set: one `ike` and one
+//! `ipsec` SA per tunnel.
 //!
 //! Public NetApp examples settle neither way whether an `ipsec` record carries an `ike` object or
 //! an `ike` record an `ipsec` one; generated `ipsec` records carry the tunnel's IKE
@@ -6,9 +7,15 @@
 
 use serde_json::{Value, json};
 
+use super::record_set::RecordSet;
+
 /// Prefix of generated node names (`cluster1-01`, `cluster1-02`, ...), as ONTAP names nodes.
 const NODE_NAME_PREFIX: &str = "cluster1";
 const SVM_NAMES: [&str; 2] = ["svm1", "svm2"];
+/// Cluster-network policy names: `cluster-network-policy-00001`, ...
+const CLUSTER_NETWORK_POLICY_PREFIX: &str = "cluster-network-policy";
+/// Seeds cluster-network uuids apart from the data SAs' (`ike`, `ipsec`), so the sets never share one.
+const CLUSTER_NETWORK_UUID_LABEL: &str = "cluster-network";
 const CIPHER_SUITES: [&str; 3] = ["suite_aescbc", "suiteb_gcm256", "suiteb_gmac256"];
 const IKE_LIFETIME_SECONDS: u64 = 86_400;
 const IPSEC_LIFETIME_SECONDS: u64 = 28_800;
@@ -21,12 +28,30 @@ const MAX_PREALLOCATED_RECORDS: usize = 1 << 20;
 /// Every fifth tunnel is cluster-scoped (no `svm`), every fourth uses IPv6 addresses.
 #[must_use]
 pub fn generate(nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
+    generate_set(RecordSet::SecurityAssociations, nodes, tunnels_per_node)
+}
+
+/// Cluster-network records (ONTAP 9.19's cluster interconnect SAs) for `nodes` nodes with
+/// `tunnels_per_node` tunnels each, in generation order.
+///
+/// Deterministic like [`generate`] and with the same node names and uuids, but with uuids of
+/// their own, no `svm` or `scope`, node-to-node addresses in `169.254.0.0/16`, `0x` SPIs and
+/// non-zero offload counters.
+#[must_use]
+pub fn generate_cluster_network(nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
+    generate_set(RecordSet::ClusterNetwork, nodes, tunnels_per_node)
+}
+
+fn generate_set(set: RecordSet, nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
     let wanted = nodes.saturating_mul(tunnels_per_node).saturating_mul(2);
     let mut records = Vec::with_capacity(wanted.min(MAX_PREALLOCATED_RECORDS));
     for node in 0..nodes {
         for tunnel in 0..tunnels_per_node {
             let index = node.saturating_mul(tunnels_per_node).saturating_add(tunnel);
-            let tunnel = Tunnel::new(node, tunnel, index);
+            let tunnel = match set {
+                RecordSet::SecurityAssociations => Tunnel::data(node, tunnel, index),
+                RecordSet::ClusterNetwork => Tunnel::cluster_network(node, tunnel, index, nodes),
+            };
             records.push(tunnel.ike_record());
             records.push(tunnel.ipsec_record());
         }
@@ -36,6 +61,7 @@ pub fn generate(nodes: usize, tunnels_per_node: usize) -> Vec<Value> {
 
 /// Everything the two SAs of one tunnel share.
 struct Tunnel {
+    set: RecordSet,
     index: u64,
     node: Value,
     svm: Option<Value>,
@@ -46,7 +72,7 @@ struct Tunnel {
 }
 
 impl Tunnel {
-    fn new(node: usize, tunnel: usize, index: usize) -> Self {
+    fn data(node: usize, tunnel: usize, index: usize) -> Self {
         let index = index as u64;
         let node_number = node + 1;
         let svm = (index % 5 != 4).then(|| {
@@ -77,11 +103,9 @@ impl Tunnel {
             .and_then(|svm| svm["name"].as_str())
             .unwrap_or("cluster");
         Self {
+            set: RecordSet::SecurityAssociations,
             index,
-            node: json!({
-                "name": format!("{NODE_NAME_PREFIX}-{node_number:02}"),
-                "uuid": uuid_from("node", node as u64),
-            }),
+            node: node_reference(node),
             policy_name: format!("{owner}_tunnel_{:05}", index + 1),
             svm,
             local_address,
@@ -90,18 +114,42 @@ impl Tunnel {
         }
     }
 
+    /// A tunnel from `node` to another node over the cluster interconnect's link-local LIFs.
+    fn cluster_network(node: usize, tunnel: usize, index: usize, nodes: usize) -> Self {
+        // Tunnels of one node go round the other nodes (a one-node cluster talks to itself).
+        let peer = (node + 1 + tunnel % nodes.saturating_sub(1).max(1)) % nodes;
+        let lif = |node: usize| format!("169.254.{}.{}", (node + 1) % 256, tunnel % 250 + 1);
+        let index = index as u64;
+        Self {
+            set: RecordSet::ClusterNetwork,
+            index,
+            node: node_reference(node),
+            svm: None,
+            policy_name: format!("{CLUSTER_NETWORK_POLICY_PREFIX}-{:05}", index + 1),
+            local_address: lif(node),
+            remote_address: lif(peer),
+            cipher_suite: CIPHER_SUITES[(index % 3) as usize],
+        }
+    }
+
     fn common(&self, kind: &str, lifetime: u64) -> Value {
+        let label = match self.set {
+            RecordSet::SecurityAssociations => kind.to_owned(),
+            RecordSet::ClusterNetwork => format!("{CLUSTER_NETWORK_UUID_LABEL}-{kind}"),
+        };
         let mut record = json!({
-            "uuid": uuid_from(kind, self.index),
+            "uuid": uuid_from(&label, self.index),
             "type": kind,
             "node": self.node,
-            "scope": if self.svm.is_some() { "svm" } else { "cluster" },
             "policy_name": self.policy_name,
             "local_address": self.local_address,
             "remote_address": self.remote_address,
             "cipher_suite": self.cipher_suite,
             "lifetime": lifetime,
         });
+        if self.set == RecordSet::SecurityAssociations {
+            record["scope"] = json!(if self.svm.is_some() { "svm" } else { "cluster" });
+        }
         if let (Some(svm), Some(object)) = (&self.svm, record.as_object_mut()) {
             object.insert("svm".to_owned(), svm.clone());
         }
@@ -120,9 +168,12 @@ impl Tunnel {
     fn ike_record(&self) -> Value {
         let mut record = self.common("ike", IKE_LIFETIME_SECONDS);
         let mut ike = self.ike_parameters();
+        let prefix = self.set.spi_prefix();
         ike["state"] = json!("established");
-        ike["initiator_security_parameter_index"] = json!(format!("{:016x}", mix(self.index, 1)));
-        ike["responder_security_parameter_index"] = json!(format!("{:016x}", mix(self.index, 2)));
+        ike["initiator_security_parameter_index"] =
+            json!(format!("{prefix}{:016x}", mix(self.index, 1)));
+        ike["responder_security_parameter_index"] =
+            json!(format!("{prefix}{:016x}", mix(self.index, 2)));
         record["ike"] = ike;
         record
     }
@@ -144,14 +195,27 @@ impl Tunnel {
         let seed = mix(self.index, salt);
         let packets = 1_000 + seed % 100_000;
         let bytes = packets * (200 + (seed >> 20) % 1_200);
+        // Half the cluster interconnect's traffic goes through the NIC; data SAs start without.
+        let (offload_bytes, offload_packets) = match self.set {
+            RecordSet::SecurityAssociations => (0, 0),
+            RecordSet::ClusterNetwork => (bytes / 2, packets / 2),
+        };
         json!({
-            "security_parameter_index": format!("{:08x}", seed >> 32),
+            "security_parameter_index": format!("{}{:08x}", self.set.spi_prefix(), seed >> 32),
             "bytes": bytes,
             "packets": packets,
-            "offload_bytes": 0,
-            "offload_packets": 0,
+            "offload_bytes": offload_bytes,
+            "offload_packets": offload_packets,
         })
     }
+}
+
+/// The `node` object of node number `node` (0-based), the same in both sets.
+fn node_reference(node: usize) -> Value {
+    json!({
+        "name": format!("{NODE_NAME_PREFIX}-{:02}", node + 1),
+        "uuid": uuid_from("node", node as u64),
+    })
 }
 
 /// A version-4-shaped UUID derived from a label and an index.
@@ -286,5 +350,45 @@ mod tests {
                 .iter()
                 .any(|r| r["type"] == "ipsec" && r["ike"]["authentication"] == "cert")
         );
+    }
+
+    #[test]
+    fn cluster_network_records_have_own_uuids_no_svm_and_0x_spis() {
+        let data: HashSet<_> = generate(4, 500)
+            .iter()
+            .map(|r| r["uuid"].to_string())
+            .collect();
+        let records = generate_cluster_network(4, 500);
+        let uuids: HashSet<_> = records.iter().map(|r| r["uuid"].to_string()).collect();
+        assert_eq!(uuids.len(), records.len());
+        assert!(uuids.is_disjoint(&data));
+        assert_eq!(
+            generate_cluster_network(2, 3),
+            generate_cluster_network(2, 3)
+        );
+        for record in &records {
+            assert!(record.get("svm").is_none() && record.get("scope").is_none());
+            assert!(
+                record["local_address"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("169.254."))
+            );
+            assert_ne!(record["local_address"], record["remote_address"]);
+        }
+        let (ike, ipsec) = (&records[0], &records[1]);
+        assert_eq!(
+            ike["ike"]["initiator_security_parameter_index"]
+                .as_str()
+                .map(|spi| (spi.starts_with("0x"), spi.len())),
+            Some((true, 18))
+        );
+        assert_eq!(
+            ipsec["ipsec"]["outbound"]["security_parameter_index"]
+                .as_str()
+                .map(|spi| (spi.starts_with("0x"), spi.len())),
+            Some((true, 10))
+        );
+        assert!(ipsec["ipsec"]["inbound"]["offload_bytes"].as_u64() > Some(0));
+        assert_eq!(ike["node"], generate(1, 1)[0]["node"]);
     }
 }

@@ -1,4 +1,4 @@
-//! An ONTAP REST simulator for the `IPsec` security-association endpoint, served as an axum router.
+//! An ONTAP REST simulator for the `IPsec` security-association endpoints, served as an axum router.
 
 mod api;
 mod auth;
@@ -16,6 +16,8 @@ mod ontap_error;
 mod order;
 mod paths;
 mod query;
+mod record_set;
+mod records;
 mod render;
 mod response;
 mod router;
@@ -28,8 +30,10 @@ pub use catalog::security_association_fields;
 pub use config::{DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, SimulatorConfig};
 pub use control::ControlError;
 pub use fault::{Fault, FaultEffect, FaultError, FaultScope};
-pub use generate::generate;
+pub use generate::{generate, generate_cluster_network};
 pub use merge_patch::merge_patch;
+pub use record_set::RecordSet;
+pub use records::Records;
 pub use router::router;
 pub use server::{RunningSimulator, SimError, start};
 pub use state::{SimulatorState, StateError};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use ontap_sim::{
-    DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, SimulatorConfig,
-    TlsIdentity,
+    DEFAULT_CLUSTER_NAME, DEFAULT_PASSWORD, DEFAULT_USERNAME, OntapVersion, RecordSet,
+    SimulatorConfig, TlsIdentity,
 };
 use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -52,6 +52,10 @@ struct Args {
         help = "Generate NODES nodes with TUNNELS tunnels each (one IKE and one IPsec SA per tunnel)."
     )]
     generate: Option<(usize, usize)>,
+    /// Generate cluster-network SAs (ONTAP 9.19's cluster interconnect): NODES nodes with
+    /// TUNNELS tunnels each. Needs --ontap-version 9.19 or later.
+    #[arg(long, value_name = "NODES:TUNNELS", value_parser = parse_generate)]
+    cluster_network: Option<(usize, usize)>,
     /// ONTAP release to impersonate, e.g. 9.14.1 or 9.16.1P3.
     #[arg(long, default_value = "9.14.1")]
     ontap_version: OntapVersion,
@@ -140,6 +144,12 @@ impl StopSignals {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.cluster_network.is_some() && !RecordSet::ClusterNetwork.exists_on(&args.ontap_version) {
+        bail!(
+            "--cluster-network needs --ontap-version 9.19 or later: ONTAP {} has no cluster-network IPsec endpoints",
+            args.ontap_version
+        );
+    }
     init_logging(args.log_format);
     let stop_signals = StopSignals::register()?;
     let records = match (&args.fixture, args.generate) {
@@ -162,6 +172,10 @@ async fn main() -> anyhow::Result<()> {
         ontap_version: args.ontap_version,
         cluster_name: args.cluster_name,
         records,
+        cluster_network: args
+            .cluster_network
+            .map(|(nodes, tunnels)| ontap_sim::generate_cluster_network(nodes, tunnels))
+            .unwrap_or_default(),
         tls_identity,
     };
     let running = ontap_sim::start(config)

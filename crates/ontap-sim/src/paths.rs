@@ -1,12 +1,14 @@
 //! The URL paths the simulator serves and links to.
 
 pub const SECURITY_ASSOCIATIONS: &str = "/api/security/ipsec/security-associations";
+pub const CLUSTER_NETWORK_ASSOCIATIONS: &str = "/api/security/cluster-network/ipsec/associations";
 pub const CLUSTER: &str = "/api/cluster";
 pub const NODES: &str = "/api/cluster/nodes";
 pub const SVMS: &str = "/api/svm/svms";
 pub const API_PREFIX: &str = "/api/";
 
 pub const CONTROL_SECURITY_ASSOCIATIONS: &str = "/_sim/security-associations";
+pub const CONTROL_CLUSTER_NETWORK_ASSOCIATIONS: &str = "/_sim/cluster-network/associations";
 pub const CONTROL_FAULTS: &str = "/_sim/faults";
 pub const CONTROL_STATS: &str = "/_sim/stats";
 

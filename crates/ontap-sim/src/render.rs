@@ -4,19 +4,17 @@ use serde_json::{Value, json};
 
 use super::catalog::OFFLOAD_FIELDS;
 use super::paths;
+use super::record_set::RecordSet;
 use super::version::OntapVersion;
 
 const LINKS: &str = "_links";
 const NEXT: &str = "next";
 
-/// The served form of a stored SA record.
+/// The served form of a stored SA record of `set`.
 #[must_use]
-pub fn security_association(mut record: Value, version: &OntapVersion) -> Value {
+pub fn security_association(mut record: Value, set: RecordSet, version: &OntapVersion) -> Value {
     if let Some(uuid) = record["uuid"].as_str().map(str::to_owned) {
-        add_self_link(
-            &mut record,
-            &paths::instance(paths::SECURITY_ASSOCIATIONS, &uuid),
-        );
+        add_self_link(&mut record, &paths::instance(set.api_path(), &uuid));
     }
     for (field, collection) in [("node", paths::NODES), ("svm", paths::SVMS)] {
         if let Some(uuid) = record[field]["uuid"].as_str().map(str::to_owned) {
@@ -95,6 +93,8 @@ fn remove(value: &mut Value, key: &str) {
 mod tests {
     use super::*;
 
+    const SA: RecordSet = RecordSet::SecurityAssociations;
+
     fn stored() -> Value {
         json!({
             "uuid": "u1",
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn records_carry_self_node_and_svm_links() {
-        let record = security_association(stored(), &OntapVersion::default());
+        let record = security_association(stored(), SA, &OntapVersion::default());
         assert_eq!(
             record["_links"]["self"]["href"],
             "/api/security/ipsec/security-associations/u1"
@@ -121,10 +121,23 @@ mod tests {
     }
 
     #[test]
+    fn cluster_network_records_link_to_their_own_endpoint() {
+        let record = security_association(
+            stored(),
+            RecordSet::ClusterNetwork,
+            &OntapVersion::new(9, 19, 0),
+        );
+        assert_eq!(
+            record["_links"]["self"]["href"],
+            "/api/security/cluster-network/ipsec/associations/u1"
+        );
+    }
+
+    #[test]
     fn ike_version_is_a_string_before_9_11_1() {
-        let old = security_association(stored(), &OntapVersion::new(9, 10, 1));
+        let old = security_association(stored(), SA, &OntapVersion::new(9, 10, 1));
         assert_eq!(old["ike"]["version"], json!("2"));
-        let new = security_association(stored(), &OntapVersion::new(9, 11, 1));
+        let new = security_association(stored(), SA, &OntapVersion::new(9, 11, 1));
         assert_eq!(new["ike"]["version"], json!(2));
     }
 
@@ -132,6 +145,7 @@ mod tests {
     fn records_without_ike_or_node_stay_without_them() {
         let record = security_association(
             json!({"uuid": "u2", "type": "ipsec", "ipsec": {"state": "installed"}}),
+            SA,
             &OntapVersion::new(9, 10, 1),
         );
         assert!(record.get("ike").is_none());
@@ -141,16 +155,16 @@ mod tests {
 
     #[test]
     fn offload_counters_appear_from_9_16_1() {
-        let old = security_association(stored(), &OntapVersion::new(9, 15, 1));
+        let old = security_association(stored(), SA, &OntapVersion::new(9, 15, 1));
         assert!(old["ipsec"]["inbound"].get("offload_bytes").is_none());
-        let new = security_association(stored(), &OntapVersion::new(9, 16, 1));
+        let new = security_association(stored(), SA, &OntapVersion::new(9, 16, 1));
         assert_eq!(new["ipsec"]["inbound"]["offload_bytes"], 0);
     }
 
     #[test]
     fn plain_json_keeps_only_the_next_link() {
         let mut body = json!({
-            "records": [security_association(stored(), &OntapVersion::default())],
+            "records": [security_association(stored(), SA, &OntapVersion::default())],
             "_links": {"self": {"href": "/a"}, "next": {"href": "/b"}}
         });
         strip_links(&mut body);

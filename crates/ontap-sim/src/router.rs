@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use http::Uri;
 use url::form_urlencoded;
 
 use super::api;
@@ -19,6 +20,7 @@ use super::generate::uuid_from;
 use super::ontap_error::OntapError;
 use super::paths;
 use super::query::START_UUID;
+use super::record_set::RecordSet;
 use super::response::{self, Format};
 use super::state::SimulatorState;
 use super::version::OntapVersion;
@@ -38,8 +40,20 @@ pub struct Served {
     pub cluster_uuid: String,
     pub credentials: Credentials,
     pub security_association_fields: FieldCatalog,
+    pub cluster_network_fields: FieldCatalog,
     pub node_fields: FieldCatalog,
     pub cluster_fields: FieldCatalog,
+}
+
+impl Served {
+    /// The fields of the collection serving `set`.
+    #[must_use]
+    pub fn fields_of(&self, set: RecordSet) -> &FieldCatalog {
+        match set {
+            RecordSet::SecurityAssociations => &self.security_association_fields,
+            RecordSet::ClusterNetwork => &self.cluster_network_fields,
+        }
+    }
 }
 
 /// How faults shaped this collection page, handed from the gate to the handler.
@@ -54,6 +68,7 @@ pub fn router(config: &SimulatorConfig, state: SimulatorState) -> Router {
         cluster_uuid: uuid_from(&config.cluster_name, 0),
         credentials: Credentials::new(&config.username, &config.password),
         security_association_fields: FieldCatalog::security_associations(&config.ontap_version),
+        cluster_network_fields: FieldCatalog::cluster_network(&config.ontap_version),
         node_fields: FieldCatalog::nodes(),
         cluster_fields: FieldCatalog::cluster(),
     };
@@ -61,34 +76,14 @@ pub fn router(config: &SimulatorConfig, state: SimulatorState) -> Router {
         state,
         served: Arc::new(served),
     };
-    let sa_instance = format!("{}/{{uuid}}", paths::SECURITY_ASSOCIATIONS);
-    let control_instance = format!("{}/{{uuid}}", paths::CONTROL_SECURITY_ASSOCIATIONS);
-    Router::new()
-        .route(
-            paths::SECURITY_ASSOCIATIONS,
-            get(api::security_associations),
-        )
-        .route(&sa_instance, get(api::security_association))
-        .route(&format!("{sa_instance}/{{*rest}}"), get(api::extra_segment))
+    let mut routes = Router::new();
+    for set in RecordSet::ALL {
+        routes = record_set_routes(routes, set);
+    }
+    routes
         .route(paths::CLUSTER, get(api::cluster))
         .route(paths::NODES, get(api::nodes))
         .route(&format!("{}/{{uuid}}", paths::NODES), get(api::node))
-        .route(
-            paths::CONTROL_SECURITY_ASSOCIATIONS,
-            get(control::list_records)
-                .put(control::replace_records)
-                .post(control::insert_record),
-        )
-        .route(
-            &control_instance,
-            get(control::get_record)
-                .patch(control::patch_record)
-                .delete(control::remove_record),
-        )
-        .route(
-            &format!("{control_instance}/rekey"),
-            post(control::rekey_record),
-        )
         .route(
             paths::CONTROL_FAULTS,
             get(control::list_faults)
@@ -102,11 +97,74 @@ pub fn router(config: &SimulatorConfig, state: SimulatorState) -> Router {
         .with_state(app)
 }
 
+/// The `/api/` endpoints and the control API of one record set.
+fn record_set_routes(routes: Router<AppState>, set: RecordSet) -> Router<AppState> {
+    let instance = format!("{}/{{uuid}}", set.api_path());
+    let control_instance = format!("{}/{{uuid}}", set.control_path());
+    routes
+        .route(
+            set.api_path(),
+            get(
+                move |State(app): State<AppState>, format: Format, uri: Uri, shaping| async move {
+                    api::collection(set, &app, format, &uri, shaping)
+                },
+            ),
+        )
+        .route(
+            &instance,
+            get(
+                move |State(app): State<AppState>, format: Format, uri: Uri, path| async move {
+                    api::instance(set, &app, format, &uri, path)
+                },
+            ),
+        )
+        .route(
+            &format!("{instance}/{{*rest}}"),
+            get(
+                move |State(app): State<AppState>, format: Format, uri: Uri| async move {
+                    api::extra_segment(set, &app, format, &uri)
+                },
+            ),
+        )
+        .route(
+            set.control_path(),
+            get(move |State(app): State<AppState>| async move { control::list_records(set, &app) })
+                .put(move |State(app): State<AppState>, body| async move {
+                    control::replace_records(set, &app, &body)
+                })
+                .post(move |State(app): State<AppState>, body| async move {
+                    control::insert_record(set, &app, &body)
+                }),
+        )
+        .route(
+            &control_instance,
+            get(move |State(app): State<AppState>, uuid| async move {
+                control::get_record(set, &app, uuid)
+            })
+            .patch(move |State(app): State<AppState>, uuid, body| async move {
+                control::patch_record(set, &app, uuid, &body)
+            })
+            .delete(move |State(app): State<AppState>, uuid| async move {
+                control::remove_record(set, &app, uuid)
+            }),
+        )
+        .route(
+            &format!("{control_instance}/rekey"),
+            post(move |State(app): State<AppState>, uuid| async move {
+                control::rekey_record(set, &app, uuid)
+            }),
+        )
+}
+
 /// Every request: count `/api/` ones, check credentials, then apply faults to `/api/` only.
 async fn gate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with(paths::API_PREFIX);
+    let kind = classify(&request);
     if is_api {
         app.state.count_request();
+        if let Some(set) = kind.set() {
+            app.state.record_set(set).count_request();
+        }
     }
     let format = Format::from_headers(request.headers());
     if !app.served.credentials.accepts(request.headers()) {
@@ -115,7 +173,7 @@ async fn gate(State(app): State<AppState>, mut request: Request, next: Next) -> 
     if !is_api {
         return next.run(request).await;
     }
-    let decision = app.state.decide_faults(classify(&request));
+    let decision = app.state.decide_faults(kind);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
@@ -138,17 +196,19 @@ async fn gate(State(app): State<AppState>, mut request: Request, next: Next) -> 
 
 fn classify(request: &Request) -> RequestKind {
     let path = request.uri().path();
-    if path == paths::SECURITY_ASSOCIATIONS {
-        let continues =
-            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-                .any(|(key, _)| key == START_UUID);
-        RequestKind::SecurityAssociationCollection { continues }
-    } else if path
-        .strip_prefix(paths::SECURITY_ASSOCIATIONS)
-        .is_some_and(|rest| rest.starts_with('/'))
-    {
-        RequestKind::SecurityAssociationInstance
-    } else {
-        RequestKind::Other
+    for set in RecordSet::ALL {
+        if path == set.api_path() {
+            let continues =
+                form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                    .any(|(key, _)| key == START_UUID);
+            return RequestKind::Collection { set, continues };
+        }
+        if path
+            .strip_prefix(set.api_path())
+            .is_some_and(|rest| rest.starts_with('/'))
+        {
+            return RequestKind::Instance { set };
+        }
     }
+    RequestKind::Other
 }

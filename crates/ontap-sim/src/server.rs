@@ -39,6 +39,8 @@ pub enum SimError {
     Tls(#[from] TlsError),
     #[error("invalid security association records")]
     Records(#[from] StateError),
+    #[error("invalid cluster-network security association records")]
+    ClusterNetworkRecords(#[source] StateError),
 }
 
 /// The service error that makes hyper close a connection without answering.
@@ -110,6 +112,10 @@ impl Drop for RunningSimulator {
 /// and serves the simulator until the returned handle is shut down or dropped.
 pub async fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimError> {
     let state = SimulatorState::new(config.records.clone())?;
+    state
+        .cluster_network()
+        .replace_records(config.cluster_network.clone())
+        .map_err(SimError::ClusterNetworkRecords)?;
     let listener = bind(config.listen).map_err(|source| SimError::Bind {
         addr: config.listen,
         source,
@@ -131,7 +137,13 @@ pub async fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimError
     let app = router(&config, state.clone());
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(serve(listener, acceptor, app, stopped));
-    tracing::info!(%base_url, version = %config.ontap_version, records = config.records.len(), "ontap simulator listening");
+    tracing::info!(
+        %base_url,
+        version = %config.ontap_version,
+        records = config.records.len(),
+        cluster_network_records = config.cluster_network.len(),
+        "ontap simulator listening"
+    );
     Ok(RunningSimulator {
         local_addr,
         base_url,

@@ -4,7 +4,7 @@ use http::StatusCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{SECURITY_ASSOCIATIONS, Sim, four_records, send, uuid, uuids};
+use crate::support::{JsonBody, SECURITY_ASSOCIATIONS, Sim, four_records, send, uuid, uuids};
 
 const RECORDS: &str = "/_sim/security-associations";
 const FAULTS: &str = "/_sim/faults";
@@ -213,7 +213,10 @@ async fn control_requests_are_not_counted_as_api_requests() {
     let stats = sim.get("/_sim/stats").await;
     assert_eq!(
         stats.body,
-        json!({"requests": 3, "records": 4, "hanging": 0})
+        json!({
+            "requests": 3, "records": 4, "hanging": 0,
+            "cluster_network_requests": 0, "cluster_network_records": 0
+        })
     );
 }
 
@@ -237,16 +240,4 @@ async fn in_process_state_changes_are_served_immediately() {
     assert_eq!(sim.collection("").await.uuids(), uuids("bcd"));
     let records: Vec<Value> = state.records();
     assert_eq!(records.len(), 3);
-}
-
-/// `RequestBuilder::json` needs reqwest's `json` feature; send the bytes by hand.
-trait JsonBody {
-    fn json_body<T: serde::Serialize>(self, value: &T) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn json_body<T: serde::Serialize>(self, value: &T) -> Self {
-        self.header(http::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(value).expect("serializes"))
-    }
 }

@@ -9,18 +9,9 @@ use ontap_sim::{Fault, FaultScope};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{SECURITY_ASSOCIATIONS, Sim, client_trusting, four_records, send, uuids};
-
-/// Adds faults through the control API, as a test harness in another process would.
-async fn post_faults(sim: &Sim, faults: &serde_json::Value) {
-    let reply = send(
-        sim.request(Method::POST, "/_sim/faults")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(faults.to_string()),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-}
+use crate::support::{
+    SECURITY_ASSOCIATIONS, Sim, client_trusting, four_records, post_faults, send, uuids,
+};
 
 /// Waits until no stalled or endless response holds a connection any more.
 async fn wait_until_nothing_hangs(sim: &Sim) {

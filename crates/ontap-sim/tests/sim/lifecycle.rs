@@ -10,8 +10,8 @@ use ontap_sim::{SimulatorConfig, TlsIdentity};
 use serde_json::json;
 
 use crate::support::{
-    PASSWORD, SECURITY_ASSOCIATIONS, Sim, USERNAME, client_trusting, four_records, plain_client,
-    send,
+    CLUSTER_NETWORK, PASSWORD, SECURITY_ASSOCIATIONS, Sim, USERNAME, client_trusting, four_records,
+    plain_client, send,
 };
 
 const SIM_BINARY: &str = env!("CARGO_BIN_EXE_ontap-sim");
@@ -381,6 +381,52 @@ fn binary_rejects_a_malformed_generate_argument() {
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "nothing listened");
     assert!(String::from_utf8_lossy(&output.stderr).contains("NODES:TUNNELS"));
+}
+
+#[test]
+fn binary_refuses_cluster_network_before_9_19() {
+    for version in [&["--ontap-version", "9.18.1"][..], &[]] {
+        let output = Command::new(SIM_BINARY)
+            .args(["--listen", "127.0.0.1:0", "--cluster-network", "2:3"])
+            .args(version)
+            .output()
+            .expect("ontap-sim runs");
+        assert!(!output.status.success(), "{version:?}");
+        assert!(output.stdout.is_empty(), "nothing listened");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--cluster-network needs --ontap-version 9.19 or later"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_generated_cluster_network_from_9_19() {
+    let mut process = SimProcess::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--ontap-version",
+            "9.19.1",
+            "--generate",
+            "1:1",
+            "--cluster-network",
+            "2:3",
+        ],
+        &[],
+    );
+    let count = |path: &'static str| {
+        send(
+            plain_client()
+                .get(format!("{}{path}?return_records=false", process.url))
+                .basic_auth(USERNAME, Some(PASSWORD)),
+        )
+    };
+    assert_eq!(count(CLUSTER_NETWORK).await.body["num_records"], 12);
+    assert_eq!(count(SECURITY_ASSOCIATIONS).await.body["num_records"], 2);
+    assert!(process.terminate().success());
 }
 
 #[test]

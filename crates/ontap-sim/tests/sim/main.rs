@@ -1,6 +1,7 @@
 //! Integration tests of the ONTAP simulator over real HTTPS on loopback.
 
 mod accept;
+mod cluster_network;
 mod control;
 mod counters;
 mod errors;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub const USERNAME: &str = "admin";
 pub const PASSWORD: &str = "netapp1!";
 pub const SECURITY_ASSOCIATIONS: &str = "/api/security/ipsec/security-associations";
+pub const CLUSTER_NETWORK: &str = "/api/security/cluster-network/ipsec/associations";
 
 /// A running simulator plus a client that trusts its certificate and knows its credentials.
 pub struct Sim {
@@ -134,17 +135,26 @@ impl Sim {
 
     /// GET of the SA collection with the given query (without the leading `?`).
     pub async fn collection(&self, query: &str) -> Reply {
-        let path = if query.is_empty() {
-            SECURITY_ASSOCIATIONS.to_owned()
-        } else {
-            format!("{SECURITY_ASSOCIATIONS}?{query}")
-        };
-        self.get(&path).await
+        self.collection_at(SECURITY_ASSOCIATIONS, query).await
     }
 
-    /// Follows next links from `query` to the end; returns every page.
+    /// GET of the collection at `path` with the given query (without the leading `?`).
+    pub async fn collection_at(&self, path: &str, query: &str) -> Reply {
+        if query.is_empty() {
+            self.get(path).await
+        } else {
+            self.get(&format!("{path}?{query}")).await
+        }
+    }
+
+    /// Follows next links of the SA collection from `query` to the end; returns every page.
     pub async fn read_all(&self, query: &str) -> Vec<Reply> {
-        let mut pages = vec![self.collection(query).await];
+        self.read_all_at(SECURITY_ASSOCIATIONS, query).await
+    }
+
+    /// Follows next links of the collection at `path` from `query` to the end; returns every page.
+    pub async fn read_all_at(&self, path: &str, query: &str) -> Vec<Reply> {
+        let mut pages = vec![self.collection_at(path, query).await];
         while let Some(next) = pages.last().and_then(Reply::next) {
             assert!(pages.len() < 100_000, "next links never end");
             let page = self.get(&next).await;
@@ -152,6 +162,29 @@ impl Sim {
             pages.push(page);
         }
         pages
+    }
+}
+
+/// Adds faults through the control API, as a test harness in another process would.
+pub async fn post_faults(sim: &Sim, faults: &Value) {
+    let reply = send(
+        sim.request(Method::POST, "/_sim/faults")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(faults.to_string()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+}
+
+/// `RequestBuilder::json` needs reqwest's `json` feature; send the bytes by hand.
+pub trait JsonBody {
+    fn json_body<T: serde::Serialize>(self, value: &T) -> Self;
+}
+
+impl JsonBody for RequestBuilder {
+    fn json_body<T: serde::Serialize>(self, value: &T) -> Self {
+        self.header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(value).expect("serializes"))
     }
 }
 
