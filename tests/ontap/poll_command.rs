@@ -2,10 +2,10 @@
 
 use std::process::{Command, Output};
 
-use ontap_sim::RunningSimulator;
+use ontap_sim::{RunningSimulator, SimulatorConfig};
 use serde_json::json;
 
-use super::simulator_with;
+use super::simulator_from;
 
 fn fixture() -> Vec<serde_json::Value> {
     vec![
@@ -31,7 +31,15 @@ struct Poll {
 
 impl Poll {
     async fn start(records: Vec<serde_json::Value>) -> Self {
-        let (simulator, _) = simulator_with(records).await;
+        Self::start_from(SimulatorConfig {
+            records,
+            ..SimulatorConfig::default()
+        })
+        .await
+    }
+
+    async fn start_from(config: SimulatorConfig) -> Self {
+        let (simulator, _) = simulator_from(config).await;
         let ca_file = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(ca_file.path(), simulator.certificate_pem()).expect("write CA");
         Self { simulator, ca_file }
@@ -68,9 +76,9 @@ async fn poll_prints_one_table_row_per_sa_with_its_health() {
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[0].starts_with("TYPE"), "{text}");
+    assert!(lines[0].starts_with("NETWORK"), "{text}");
     for header in [
-        "NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY",
+        "TYPE", "NODE", "SVM", "POLICY", "LOCAL", "REMOTE", "STATE", "HEALTHY",
     ] {
         assert!(lines[0].contains(header), "{text}");
     }
@@ -165,4 +173,50 @@ async fn poll_reports_a_wrong_password_clearly() {
         stderr(&output)
     );
     poll.simulator.shutdown().await;
+}
+
+/// The networks of the rows `poll -o json` printed.
+fn networks(output: &Output) -> Vec<String> {
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("json rows");
+    rows.iter()
+        .map(|row| row["network"].as_str().expect("network").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_source_chooses_the_data_network_the_interconnect_or_both() {
+    let interconnect = ontap_sim::generate_cluster_network(1, 1);
+    let poll = Poll::start_from(SimulatorConfig {
+        ontap_version: "9.19.1".parse().expect("version"),
+        records: fixture(),
+        cluster_network: interconnect.clone(),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let run = |source: &str| poll.run(&["--ca-file", &poll.ca(), "-o", "json", "--source", source]);
+    let data = run("data");
+    assert!(data.status.success(), "{}", stderr(&data));
+    assert_eq!(networks(&data), vec!["data"; fixture().len()]);
+    let cluster = run("cluster");
+    assert!(cluster.status.success(), "{}", stderr(&cluster));
+    assert_eq!(networks(&cluster), vec!["cluster"; interconnect.len()]);
+    let all = run("all");
+    assert_eq!(networks(&all).len(), fixture().len() + interconnect.len());
+    let default = poll.run(&["--ca-file", &poll.ca(), "-o", "json"]);
+    assert_eq!(networks(&default), networks(&data), "data unless asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_source_all_notes_an_older_release_and_source_cluster_fails_on_it() {
+    let poll = Poll::start(fixture()).await;
+    let all = poll.run(&["--ca-file", &poll.ca(), "-o", "json", "--source", "all"]);
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert_eq!(networks(&all), vec!["data"; fixture().len()]);
+    assert!(
+        stderr(&all).contains("cluster SAs not listed"),
+        "{}",
+        stderr(&all)
+    );
+    let cluster = poll.run(&["--ca-file", &poll.ca(), "--source", "cluster"]);
+    assert_eq!(cluster.status.code(), Some(2), "{}", stderr(&cluster));
 }

@@ -44,9 +44,21 @@ pub struct Harness {
 impl Harness {
     /// A namespace with the Secrets for a simulator holding `records`; no OntapCluster yet.
     pub async fn new(prefix: &str, records: Vec<serde_json::Value>) -> Self {
+        Self::with_simulator(
+            prefix,
+            SimulatorConfig {
+                records,
+                ..SimulatorConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`Harness::new`], with a simulator configured as `config` says.
+    pub async fn with_simulator(prefix: &str, config: SimulatorConfig) -> Self {
         let client = k8s::client().await;
         CRDS.get_or_init(|| async { k8s::apply_crds() }).await;
-        Self::new_with_client(client, prefix, records).await
+        Self::create(client, prefix, config).await
     }
 
     /// As [`Harness::new`], on the API server `client` talks to, whose CRDs the caller installed.
@@ -55,13 +67,16 @@ impl Harness {
         prefix: &str,
         records: Vec<serde_json::Value>,
     ) -> Self {
-        let namespace = TestNamespace::create(&client, prefix).await;
-        let simulator = ontap_sim::start(SimulatorConfig {
+        let config = SimulatorConfig {
             records,
             ..SimulatorConfig::default()
-        })
-        .await
-        .expect("simulator starts");
+        };
+        Self::create(client, prefix, config).await
+    }
+
+    async fn create(client: Client, prefix: &str, config: SimulatorConfig) -> Self {
+        let namespace = TestNamespace::create(&client, prefix).await;
+        let simulator = ontap_sim::start(config).await.expect("simulator starts");
         let harness = Self {
             client,
             namespace,

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cluster_network;
 mod failures;
 mod harness;
 mod insecure_transport;
