@@ -7,11 +7,10 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::StatusPolicy;
-use super::sa_status::traffic_with_counters;
 use crate::controller::labels::stable_hash;
 use crate::controller::mirrored::{Counters, StatusSeen};
 use crate::crd::{IpsecSecurityAssociationStatus, IpsecTraffic};
-use crate::ontap::model::SecurityAssociation;
+use crate::ontap::model::{SecurityAssociation, TrafficDirection};
 
 /// Counters are written when due (at most once per interval, spread by a per-SA offset) and
 /// otherwise carried over from the API server's copy, so they alone never cause a write.
@@ -85,4 +84,21 @@ fn phase_in(uuid: &str, interval: i64) -> i64 {
 
 fn whole_seconds(now: Timestamp) -> Timestamp {
     Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// One direction of an IPsec SA without its counters: what every status carries.
+pub(super) fn traffic_without_counters(direction: &TrafficDirection) -> IpsecTraffic {
+    IpsecTraffic {
+        spi: direction.spi.as_ref().map(ToString::to_string),
+        bytes: None,
+        packets: None,
+    }
+}
+
+fn traffic_with_counters(direction: &TrafficDirection) -> IpsecTraffic {
+    IpsecTraffic {
+        bytes: direction.bytes.and_then(|n| i64::try_from(n).ok()),
+        packets: direction.packets.and_then(|n| i64::try_from(n).ok()),
+        ..traffic_without_counters(direction)
+    }
 }

@@ -8,17 +8,17 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::StatusPolicy;
-use super::counters::apply_counters;
+use super::counters::{apply_counters, traffic_without_counters};
 use crate::controller::mirrored::{Mirrored, StatusSeen};
 use crate::crd::condition::{
     REASON_CLUSTER_UNREACHABLE, TYPE_IKE_ESTABLISHED, TYPE_IPSEC_INSTALLED, TYPE_READY,
 };
 use crate::crd::{
-    ConditionStatus, IkeStatus, IpsecSecurityAssociationStatus, IpsecStatus, IpsecTraffic, Network,
+    ConditionStatus, IkeStatus, IpsecSecurityAssociationStatus, IpsecStatus, Network,
     OntapReference, new_condition, upsert_condition,
 };
 use crate::ontap::health::{self, Verdict};
-use crate::ontap::model::{self, SecurityAssociation, TrafficDirection};
+use crate::ontap::model::{self, SecurityAssociation};
 
 /// Conditions that turn every condition `Unknown` because the cluster has not been polled
 /// successfully for too long; only objects whose conditions change are returned.
@@ -146,21 +146,5 @@ fn reference(reference: &model::ObjectReference) -> OntapReference {
     OntapReference {
         name: reference.name.clone(),
         uuid: reference.uuid.clone(),
-    }
-}
-
-fn traffic_without_counters(direction: &TrafficDirection) -> IpsecTraffic {
-    IpsecTraffic {
-        spi: direction.spi.as_ref().map(ToString::to_string),
-        bytes: None,
-        packets: None,
-    }
-}
-
-pub(super) fn traffic_with_counters(direction: &TrafficDirection) -> IpsecTraffic {
-    IpsecTraffic {
-        bytes: direction.bytes.and_then(|n| i64::try_from(n).ok()),
-        packets: direction.packets.and_then(|n| i64::try_from(n).ok()),
-        ..traffic_without_counters(direction)
     }
 }
