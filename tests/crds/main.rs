@@ -641,8 +641,8 @@ async fn kubectl_get_shows_the_security_association_columns_and_selects_by_field
     assert_eq!(
         cells(lines[0]),
         [
-            "NAME", "TYPE", "NODE", "LOCAL", "REMOTE", "POLICY", "STATE", "READY", "AGE", "SVM",
-            "CIPHER"
+            "NAME", "TYPE", "NODE", "LOCAL", "REMOTE", "POLICY", "STATE", "READY", "AGE",
+            "NETWORK", "SVM", "CIPHER"
         ],
         "{wide}"
     );
