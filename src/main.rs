@@ -24,8 +24,14 @@ use prometheus_client::registry::Registry;
 
 /// Every poll builds and drops many small strings and maps; with glibc's allocator that churn
 /// cost close to half of a steady-state poll's CPU (docs/benchmarks.md).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The system allocator, only so `make bench-allocators` can compare the two.
+#[cfg(feature = "system-allocator")]
+#[global_allocator]
+static ALLOCATOR: std::alloc::System = std::alloc::System;
 
 #[derive(Debug, Parser)]
 #[command(
