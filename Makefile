@@ -5,10 +5,10 @@ K8S_DIR := target/k8s
 # Integration tests mostly wait on the API server and poll intervals, so run many at once.
 TEST_THREADS ?= 8
 
-.PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-ontap k8s-binaries soak
+.PHONY: help build test lint fmt crds cluster-up cluster-down demo demo-down bench bench-fleet bench-allocators bench-ontap k8s-binaries soak
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 build: ## build the operator and the simulator
 	$(CARGO) build --bins
@@ -67,6 +67,20 @@ bench-ontap: ## ONTAP client on 10,000 simulated SAs against the serde_json::Val
 bench: ## operator on the control plane (1k, 10k, 50×200 SAs) against the naive design; writes docs/benchmarks.md
 	@bash tests/k8s/cluster-up.sh >/dev/null
 	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) bench --bench operator
+
+bench-fleet: ## operator on 100 clusters × 1,000 SAs against the bare client (long, about an hour); writes docs/benchmarks.md
+	@bash tests/k8s/cluster-up.sh >/dev/null
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) bench --bench operator -- --fleet
+
+# The glibc build is copied out before `cargo bench` relinks the default binary in its place.
+SYSTEM_ALLOCATOR_BIN := $(abspath $(or $(CARGO_TARGET_DIR),target))/system-allocator/ontap-ipsec-operator
+
+bench-allocators: ## operator steady state (1k, 10k SAs) under mimalloc and glibc malloc, default and tuned; writes docs/benchmarks.md
+	@bash tests/k8s/cluster-up.sh >/dev/null
+	$(CARGO) build --release --features system-allocator --bin ontap-ipsec-operator
+	mkdir -p $(dir $(SYSTEM_ALLOCATOR_BIN))
+	cp $(abspath $(or $(CARGO_TARGET_DIR),target))/release/ontap-ipsec-operator $(SYSTEM_ALLOCATOR_BIN)
+	KUBECONFIG="$(CURDIR)/$(K8S_DIR)/admin.kubeconfig" $(CARGO) bench --bench operator -- --allocator-matrix --system-allocator-binary $(SYSTEM_ALLOCATOR_BIN)
 
 soak: ## fault soak: the operator for SOAK_MINUTES (default 15) under random faults, checking invariants; writes docs/reliability.md
 	@bash tests/k8s/cluster-up.sh >/dev/null

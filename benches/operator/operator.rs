@@ -14,6 +14,28 @@ use crate::support::report::repo_root;
 const BINARY: &str = env!("CARGO_BIN_EXE_ontap-ipsec-operator");
 const LOG_DIR: &str = "target/bench-logs";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Allocator settings the benchmark's own environment must not pass on: a variant sets its own.
+const ALLOCATOR_ENVIRONMENT: [&str; 3] = ["MIMALLOC_", "MALLOC_", "GLIBC_TUNABLES"];
+
+/// Which binary runs, and the allocator settings in its environment.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// Names the log file.
+    pub label: &'static str,
+    pub binary: PathBuf,
+    pub environment: Vec<(&'static str, &'static str)>,
+}
+
+impl Default for Program {
+    /// The release binary cargo built for this benchmark, as it is.
+    fn default() -> Self {
+        Self {
+            label: "default",
+            binary: PathBuf::from(BINARY),
+            environment: Vec::new(),
+        }
+    }
+}
 
 /// How the operator writes: only what differs (the product) or everything on every poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,14 +86,29 @@ impl OperatorSnapshot {
 
 impl Operator {
     /// Starts `ontap-ipsec-operator run --namespace NAMESPACE` and waits for `/readyz`.
-    pub async fn start(namespace: &str, kubeconfig: &Path, mode: Mode) -> anyhow::Result<Self> {
+    pub async fn start(
+        namespace: &str,
+        kubeconfig: &Path,
+        mode: Mode,
+        program: &Program,
+    ) -> anyhow::Result<Self> {
         let metrics_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let health_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log_dir = repo_root().join(LOG_DIR);
         std::fs::create_dir_all(&log_dir)?;
-        let log = log_dir.join(format!("{namespace}-{mode:?}.log").to_lowercase());
+        let log =
+            log_dir.join(format!("{namespace}-{mode:?}-{}.log", program.label).to_lowercase());
         let file = std::fs::File::create(&log)?;
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(&program.binary);
+        for (name, _) in std::env::vars_os() {
+            let text = name.to_string_lossy().to_uppercase();
+            if ALLOCATOR_ENVIRONMENT
+                .iter()
+                .any(|prefix| text.starts_with(prefix))
+            {
+                command.env_remove(&name);
+            }
+        }
         command
             .args(["run", "--namespace", namespace, "--instance", "bench"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -80,13 +117,14 @@ impl Operator {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
-            .stderr(file);
+            .stderr(file)
+            .envs(program.environment.iter().copied());
         if mode == Mode::ApplyEverything {
             command.arg("--bench-apply-everything");
         }
         let child = command
             .spawn()
-            .with_context(|| format!("starting {BINARY}"))?;
+            .with_context(|| format!("starting {}", program.binary.display()))?;
         let operator = Self {
             child,
             metrics_port,

@@ -1,6 +1,7 @@
 //! One scenario end to end: the bare-client limit, the operator's first mirror, its steady
-//! state, the latency of a state change, and the naive baseline's steady state, each in a fresh
-//! namespace that is deleted (and waited for) afterwards.
+//! state, the latency of a state change, and (where the scenario asks for it) the naive
+//! baseline's steady state, each in a fresh namespace that is deleted (and waited for)
+//! afterwards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use crate::api_server::{ApiServer, Edge, ServerSnapshot};
 use crate::bare_client::{self, BareTimes};
-use crate::operator::{Mode, Operator, OperatorSnapshot};
+use crate::operator::{Mode, Operator, OperatorSnapshot, Program};
 
 /// The shortest poll interval an OntapCluster accepts, so steady state shows quickly.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(10);
@@ -30,11 +31,17 @@ const STEADY_POLLS: usize = 3;
 const NAIVE_POLLS: usize = 1;
 /// State changes timed per scenario: down, up, down, up, so the SA ends as it began.
 const LATENCY_SAMPLES: usize = 4;
-/// Generous bounds; a scenario that needs longer has failed.
+/// Generous bounds for a small scenario; a scenario that needs longer has failed. Each grows
+/// with the scenario's SAs (`Scenario::bound`).
 const FIRST_MIRROR_TIMEOUT: Duration = Duration::from_secs(900);
 const WINDOW_TIMEOUT: Duration = Duration::from_secs(900);
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Objects a second that any healthy run writes or deletes, a quarter of what this API server
+/// manages (about 200 a second with status), so that 100,000 SAs are not cut off.
+const SLOWEST_RATE: f64 = 50.0;
 const SCRAPE_PERIOD: Duration = Duration::from_secs(2);
+/// Mirrored objects read per list request, so that 100,000 do not come in one answer.
+const LIST_PAGE: u32 = 5_000;
 
 /// A shape of the estate: clusters, and SAs per cluster from `ontap_sim::generate(nodes, tunnels)`.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +50,11 @@ pub struct Scenario {
     pub clusters: usize,
     pub nodes: usize,
     pub tunnels: usize,
+    /// Whether the naive baseline runs too.
+    pub naive: bool,
+    /// Part of `make bench-fleet` rather than `make bench`.
+    pub fleet: bool,
+    pub targets: Targets,
 }
 
 impl Scenario {
@@ -53,6 +65,40 @@ impl Scenario {
     pub fn total(&self) -> usize {
         self.clusters * self.per_cluster()
     }
+
+    /// `base` plus the time to write or delete every SA at the slowest healthy rate.
+    fn bound(&self, base: Duration) -> Duration {
+        base + Duration::from_secs_f64(self.total() as f64 / SLOWEST_RATE)
+    }
+
+    /// How long deleting a namespace of this scenario may take.
+    pub fn delete_timeout(&self) -> Duration {
+        self.bound(DELETE_TIMEOUT)
+    }
+}
+
+/// What a scenario is judged on; `None` is not judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    /// First mirror against the bare client's creates alone.
+    pub first_mirror_vs_create: Option<f64>,
+    /// First mirror against the bare client's creates and status applies.
+    pub first_mirror_vs_create_status: Option<f64>,
+    pub peak_rss: Option<u64>,
+    /// Resident set right after the steady-state window.
+    pub steady_rss: Option<u64>,
+    /// Operator CPU for one steady-state round of polls over every cluster.
+    pub round_cpu: Option<Duration>,
+}
+
+impl Targets {
+    pub const NONE: Self = Self {
+        first_mirror_vs_create: None,
+        first_mirror_vs_create_status: None,
+        peak_rss: None,
+        steady_rss: None,
+        round_cpu: None,
+    };
 }
 
 /// What happened over a window of polls.
@@ -86,24 +132,40 @@ pub struct Outcome {
     /// The operator's CPU time during the first mirror.
     pub first_mirror_cpu: Duration,
     pub steady: Window,
-    pub naive: Window,
     pub latencies: Vec<Duration>,
     pub peak_rss: u64,
     /// Resident set right after the steady-state window.
     pub steady_rss: u64,
-    pub naive_peak_rss: u64,
+    /// `None` when the scenario skips the naive baseline.
+    pub naive: Option<Naive>,
 }
 
-/// Runs `scenario`, cleaning up its namespaces whatever happens.
-pub async fn run(server: &ApiServer, scenario: Scenario) -> anyhow::Result<Outcome> {
-    let clusters: Vec<(String, Vec<serde_json::Value>)> = (0..scenario.clusters)
+/// The naive baseline's steady state.
+#[derive(Debug, Clone, Copy)]
+pub struct Naive {
+    pub window: Window,
+    pub peak_rss: u64,
+}
+
+/// Each cluster's name and ONTAP records.
+pub type Records = Vec<(String, Vec<serde_json::Value>)>;
+
+/// The records of every cluster of `scenario`.
+pub fn records(scenario: Scenario) -> Records {
+    (0..scenario.clusters)
         .map(|index| {
             (
                 format!("ontap{index:02}"),
                 ontap_sim::generate(scenario.nodes, scenario.tunnels),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `scenario`, cleaning up its namespaces whatever happens.
+pub async fn run(server: &ApiServer, scenario: Scenario) -> anyhow::Result<Outcome> {
+    let clusters = records(scenario);
+    let delete_timeout = scenario.delete_timeout();
 
     let phase = Instant::now();
     println!("  bare client: creating {} objects", scenario.total());
@@ -118,7 +180,7 @@ pub async fn run(server: &ApiServer, scenario: Scenario) -> anyhow::Result<Outco
         phase.elapsed().as_secs_f64()
     );
     server
-        .delete_namespace(&bare_namespace, DELETE_TIMEOUT)
+        .delete_namespace(&bare_namespace, delete_timeout)
         .await?;
     let bare = bare?;
     println!("  deleted ({:.0} s)", phase.elapsed().as_secs_f64());
@@ -129,7 +191,7 @@ pub async fn run(server: &ApiServer, scenario: Scenario) -> anyhow::Result<Outco
     let outcome = operate(server, scenario, &namespace, &clusters, bare).await;
     let phase = Instant::now();
     println!("  deleting namespace {namespace}");
-    server.delete_namespace(&namespace, DELETE_TIMEOUT).await?;
+    server.delete_namespace(&namespace, delete_timeout).await?;
     println!("  deleted ({:.0} s)", phase.elapsed().as_secs_f64());
     outcome
 }
@@ -139,9 +201,69 @@ async fn operate(
     server: &ApiServer,
     scenario: Scenario,
     namespace: &str,
-    clusters: &[(String, Vec<serde_json::Value>)],
+    clusters: &Records,
     bare: BareTimes,
 ) -> anyhow::Result<Outcome> {
+    let simulators = serve(server, namespace, clusters).await?;
+    let operator = Operator::start(
+        namespace,
+        &server.kubeconfig,
+        Mode::Product,
+        &Program::default(),
+    )
+    .await?;
+    let before = server.snapshot(Edge::Start).await?;
+    let cpu_before = operator.cpu();
+    let started = Instant::now();
+    let mirrored = mirror(server, scenario, namespace, clusters, &simulators).await?;
+    let first_mirror = started.elapsed();
+    let first_mirror_cpu = operator.cpu().saturating_sub(cpu_before);
+    let first_mirror_server = server.snapshot(Edge::End).await?.since(&before);
+    check_count(&mirrored, scenario).await?;
+
+    let steady = steady_state(server, &operator, &mirrored, scenario).await?;
+    let steady_rss = operator.rss();
+
+    println!("  latency of a state change, {LATENCY_SAMPLES} times");
+    let latencies = latencies(
+        &mirrored,
+        &clusters[0],
+        &simulators[0],
+        scenario.bound(WINDOW_TIMEOUT),
+    )
+    .await?;
+    let peak_rss = operator.peak_rss();
+    operator.stop()?;
+
+    let naive = if scenario.naive {
+        Some(naive(server, namespace, &mirrored, scenario).await?)
+    } else {
+        println!("  naive baseline: skipped for this scenario");
+        None
+    };
+    for simulator in simulators {
+        simulator.shutdown().await;
+    }
+    Ok(Outcome {
+        scenario,
+        bare,
+        first_mirror,
+        first_mirror_server,
+        first_mirror_cpu,
+        steady,
+        latencies,
+        peak_rss,
+        steady_rss,
+        naive,
+    })
+}
+
+/// One `ontap-sim` per cluster, and the Secrets an OntapCluster of each refers to.
+pub async fn serve(
+    server: &ApiServer,
+    namespace: &str,
+    clusters: &Records,
+) -> anyhow::Result<Vec<RunningSimulator>> {
     let mut simulators = Vec::with_capacity(clusters.len());
     for (_, records) in clusters {
         simulators.push(
@@ -170,81 +292,80 @@ async fn operate(
         )
         .await?;
     }
+    Ok(simulators)
+}
 
-    let operator = Operator::start(namespace, &server.kubeconfig, Mode::Product).await?;
-    let before = server.snapshot(Edge::Start).await?;
-    let cpu_before = operator.cpu();
+/// Creates the OntapClusters and waits until a running operator has mirrored every SA.
+pub async fn mirror(
+    server: &ApiServer,
+    scenario: Scenario,
+    namespace: &str,
+    clusters: &Records,
+    simulators: &[RunningSimulator],
+) -> anyhow::Result<Api<IpsecSecurityAssociation>> {
     let started = Instant::now();
     let ontap_clusters: Api<OntapCluster> = Api::namespaced(server.client.clone(), namespace);
-    for ((name, _), simulator) in clusters.iter().zip(&simulators) {
+    for ((name, _), simulator) in clusters.iter().zip(simulators) {
         create_cluster(&ontap_clusters, name, simulator).await?;
     }
     println!("  first mirror of {} SAs", scenario.total());
     wait_for_first_mirror(&ontap_clusters, scenario).await?;
-    let first_mirror = started.elapsed();
-    let first_mirror_cpu = operator.cpu().saturating_sub(cpu_before);
-    println!("  mirrored in {:.1} s", first_mirror.as_secs_f64());
-    let first_mirror_server = server.snapshot(Edge::End).await?.since(&before);
-    let mirrored: Api<IpsecSecurityAssociation> = Api::namespaced(server.client.clone(), namespace);
-    let count = mirrored
-        .list_metadata(&ListParams::default())
-        .await?
-        .items
-        .len();
+    println!("  mirrored in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(Api::namespaced(server.client.clone(), namespace))
+}
+
+async fn check_count(
+    mirrored: &Api<IpsecSecurityAssociation>,
+    scenario: Scenario,
+) -> anyhow::Result<()> {
+    let count = resource_versions(mirrored).await?.len();
     if count != scenario.total() {
         bail!("{count} objects mirrored, not {}", scenario.total());
     }
+    Ok(())
+}
 
-    // The poll that mirrored everything may still be finishing on other clusters; let every
-    // cluster poll once more before measuring.
+/// Lets every cluster poll once more, then measures `STEADY_POLLS` polls per cluster.
+pub async fn steady_state(
+    server: &ApiServer,
+    operator: &Operator,
+    mirrored: &Api<IpsecSecurityAssociation>,
+    scenario: Scenario,
+) -> anyhow::Result<Window> {
+    // The poll that mirrored everything may still be finishing on other clusters, and a
+    // process started on a complete mirror makes its first polls as it becomes ready.
     let settled = operator.snapshot().await?.successful_polls + scenario.clusters as f64;
-    wait_for_polls(&operator, settled, WINDOW_TIMEOUT).await?;
+    wait_for_polls(operator, settled, scenario.bound(WINDOW_TIMEOUT)).await?;
     println!("  steady state: {STEADY_POLLS} polls per cluster");
-    let steady = window(
-        server,
-        &operator,
-        &mirrored,
-        (scenario.clusters, STEADY_POLLS),
+    window(server, operator, mirrored, scenario, STEADY_POLLS).await
+}
+
+async fn naive(
+    server: &ApiServer,
+    namespace: &str,
+    mirrored: &Api<IpsecSecurityAssociation>,
+    scenario: Scenario,
+) -> anyhow::Result<Naive> {
+    println!("  naive baseline: {NAIVE_POLLS} poll per cluster after its first");
+    let operator = Operator::start(
+        namespace,
+        &server.kubeconfig,
+        Mode::ApplyEverything,
+        &Program::default(),
     )
     .await?;
-    let steady_rss = operator.rss();
-
-    println!("  latency of a state change, {LATENCY_SAMPLES} times");
-    let latencies = latencies(&mirrored, &clusters[0], &simulators[0]).await?;
-    let peak_rss = operator.peak_rss();
-    operator.stop()?;
-
-    println!("  naive baseline: {NAIVE_POLLS} poll per cluster after its first");
-    let naive_operator =
-        Operator::start(namespace, &server.kubeconfig, Mode::ApplyEverything).await?;
     // Its first poll of each cluster starts as it becomes ready, before a window could open;
     // measure the next ones, which run on the schedule as every later one does.
-    wait_for_polls(&naive_operator, scenario.clusters as f64, WINDOW_TIMEOUT).await?;
-    let naive = window(
-        server,
-        &naive_operator,
-        &mirrored,
-        (scenario.clusters, NAIVE_POLLS),
+    wait_for_polls(
+        &operator,
+        scenario.clusters as f64,
+        scenario.bound(WINDOW_TIMEOUT),
     )
     .await?;
-    let naive_peak_rss = naive_operator.peak_rss();
-    naive_operator.stop()?;
-    for simulator in simulators {
-        simulator.shutdown().await;
-    }
-    Ok(Outcome {
-        scenario,
-        bare,
-        first_mirror,
-        first_mirror_server,
-        first_mirror_cpu,
-        steady,
-        naive,
-        latencies,
-        peak_rss,
-        steady_rss,
-        naive_peak_rss,
-    })
+    let window = window(server, &operator, mirrored, scenario, NAIVE_POLLS).await?;
+    let peak_rss = operator.peak_rss();
+    operator.stop()?;
+    Ok(Naive { window, peak_rss })
 }
 
 fn ca_secret(cluster: &str) -> String {
@@ -292,7 +413,8 @@ async fn create_cluster(
 /// writes that status only after the last object of the poll.
 async fn wait_for_first_mirror(api: &Api<OntapCluster>, scenario: Scenario) -> anyhow::Result<()> {
     let expected = i64::try_from(scenario.per_cluster())?;
-    let deadline = Instant::now() + FIRST_MIRROR_TIMEOUT;
+    let timeout = scenario.bound(FIRST_MIRROR_TIMEOUT);
+    let deadline = Instant::now() + timeout;
     loop {
         let clusters = api.list(&ListParams::default()).await?.items;
         let done = clusters.len() == scenario.clusters
@@ -307,7 +429,7 @@ async fn wait_for_first_mirror(api: &Api<OntapCluster>, scenario: Scenario) -> a
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("no complete first mirror within {FIRST_MIRROR_TIMEOUT:?}");
+            bail!("no complete first mirror within {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -341,16 +463,16 @@ async fn wait_for_polls(
 }
 
 /// Measures `polls_per_cluster` polls of every cluster, from now. The benchmark's own reads
-/// (object
-/// lists, both `/metrics`) happen outside the CPU readings where it can arrange that, and it
-/// sleeps through most of the window before it starts scraping the operator.
+/// (object lists, both `/metrics`) happen outside the CPU readings where it can arrange that,
+/// and it sleeps through most of the window before it starts scraping the operator.
 async fn window(
     server: &ApiServer,
     operator: &Operator,
     mirrored: &Api<IpsecSecurityAssociation>,
-    (clusters, polls_per_cluster): (usize, usize),
+    scenario: Scenario,
+    polls_per_cluster: usize,
 ) -> anyhow::Result<Window> {
-    let polls = clusters * polls_per_cluster;
+    let polls = scenario.clusters * polls_per_cluster;
     let versions_before = resource_versions(mirrored).await?;
     let server_before = server.snapshot(Edge::Start).await?;
     let operator_before = operator.snapshot().await?;
@@ -358,7 +480,7 @@ async fn window(
     let target = operator_before.successful_polls + polls as f64;
     // Each cluster polls about once an interval; do not scrape the operator before that.
     tokio::time::sleep(POLL_INTERVAL.mul_f64((1.0 - JITTER) * polls_per_cluster as f64)).await;
-    let operator_after = wait_for_polls(operator, target, WINDOW_TIMEOUT).await?;
+    let operator_after = wait_for_polls(operator, target, scenario.bound(WINDOW_TIMEOUT)).await?;
     let elapsed = started.elapsed();
     let server_after = server.snapshot(Edge::End).await?;
     let versions_after = resource_versions(mirrored).await?;
@@ -378,16 +500,24 @@ async fn window(
     })
 }
 
+/// Every mirrored object's name and resourceVersion, read a page at a time.
 async fn resource_versions(
     api: &Api<IpsecSecurityAssociation>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(api
-        .list_metadata(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(|item| (item.name_any(), item.resource_version().unwrap_or_default()))
-        .collect())
+    let mut versions = BTreeMap::new();
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    loop {
+        let page = api.list_metadata(&params).await?;
+        versions.extend(
+            page.items
+                .into_iter()
+                .map(|item| (item.name_any(), item.resource_version().unwrap_or_default())),
+        );
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(versions),
+        }
+    }
 }
 
 /// Takes one IKE SA down and up again in ONTAP, timing each change until the mirrored
@@ -396,6 +526,7 @@ async fn latencies(
     mirrored: &Api<IpsecSecurityAssociation>,
     (cluster, records): &(String, Vec<serde_json::Value>),
     simulator: &RunningSimulator,
+    timeout: Duration,
 ) -> anyhow::Result<Vec<Duration>> {
     let uuid = records
         .iter()
@@ -428,8 +559,8 @@ async fn latencies(
                 latencies.push(changed.elapsed());
                 break;
             }
-            if changed.elapsed() > WINDOW_TIMEOUT {
-                bail!("{name} did not turn Ready={status} within {WINDOW_TIMEOUT:?}");
+            if changed.elapsed() > timeout {
+                bail!("{name} did not turn Ready={status} within {timeout:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

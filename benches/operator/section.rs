@@ -1,34 +1,32 @@
 //! Writes the scenarios' figures as Markdown: first mirror against the bare client, steady
-//! state against the naive baseline, state-change latency, and the targets.
+//! state against the naive baseline where it ran, state-change latency, memory per mirrored SA,
+//! and the targets.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::bare_client;
 use crate::scenario::{JITTER, Outcome, POLL_INTERVAL, Window};
+use crate::slope::{self, Point};
 use crate::support::proc_stats::mebibytes;
 use crate::support::report::thousands;
 use crate::support::timing::{Summary, ratio};
 
-/// Targets from the scale issue.
-const FIRST_MIRROR_RATIO: f64 = 2.0;
-const PEAK_RSS_LIMIT: u64 = 150 * 1024 * 1024;
 const LATENCY_SLACK: Duration = Duration::from_secs(2);
-const STEADY_CPU_LIMIT: Duration = Duration::from_millis(500);
-/// The scenario the 10,000-SA targets are judged on.
-const LARGE: usize = 10_000;
 
 /// Conditions of the run, gathered by `main`.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
     pub machine: String,
     pub kubernetes: String,
+    /// How the run was started, as Markdown.
+    pub command: String,
     pub load_after: String,
     pub elapsed: Duration,
     pub sees_processes: bool,
 }
 
-fn seconds(duration: Duration) -> String {
+pub fn seconds(duration: Duration) -> String {
     format!("{:.2} s", duration.as_secs_f64())
 }
 
@@ -36,7 +34,7 @@ fn rate(objects: usize, duration: Duration) -> String {
     format!("{:.0}/s", objects as f64 / duration.as_secs_f64().max(1e-9))
 }
 
-fn per_poll_cpu(window: &Window, cpu: Duration) -> Duration {
+pub fn per_poll_cpu(window: &Window, cpu: Duration) -> Duration {
     cpu.div_f64(window.polls().max(1.0))
 }
 
@@ -44,24 +42,19 @@ fn mean_poll(window: &Window) -> Duration {
     Duration::from_secs_f64(window.operator.poll_seconds / window.operator.poll_count.max(1.0))
 }
 
-fn verdict(met: bool) -> &'static str {
+pub fn verdict(met: bool) -> &'static str {
     if met { "**met**" } else { "**missed**" }
 }
 
-/// The whole `bench` section.
-pub fn render(outcomes: &[Outcome], facts: &RunFacts) -> Result<String, std::fmt::Error> {
-    let mut out = String::new();
-    writeln!(
-        out,
-        "## Operator on the control plane against the naive design\n"
-    )?;
+/// The title, the machine, the control plane, the command and how the operator runs.
+pub fn header(title: &str, facts: &RunFacts) -> Result<String, std::fmt::Error> {
+    let mut out = format!("## {title}\n\n");
     out.push_str(&facts.machine);
     writeln!(
         out,
         "- Kubernetes: kube-apiserver {} with etcd and kube-controller-manager on this machine \
          (`make cluster-up`)\n\
-         - command: `make bench` (`cargo bench --bench operator`), {} in all; load average at the \
-         end: {}\n\
+         - command: {}, {} in all; load average at the end: {}\n\
          - the operator: the release binary as a process (`ontap-ipsec-operator run --namespace \
          NS`), default `--max-concurrent-polls 8`; every OntapCluster polls every {} (the \
          minimum, jittered by ±{:.0} %), default `countersRefreshInterval` (15m) and `timeout`\n\
@@ -69,6 +62,7 @@ pub fn render(outcomes: &[Outcome], facts: &RunFacts) -> Result<String, std::fmt
          - other test suites may use the same control plane and cores during a run; the API \
          server's counters and CPU time include their requests, which the load averages hint at",
         facts.kubernetes,
+        facts.command,
         seconds(facts.elapsed),
         facts.load_after,
         seconds(POLL_INTERVAL),
@@ -81,20 +75,20 @@ pub fn render(outcomes: &[Outcome], facts: &RunFacts) -> Result<String, std::fmt
              figures read 0"
         )?;
     }
+    Ok(out)
+}
+
+/// A whole section on `outcomes`, under `title`.
+pub fn render(
+    title: &str,
+    outcomes: &[Outcome],
+    facts: &RunFacts,
+) -> Result<String, std::fmt::Error> {
+    let mut out = header(title, facts)?;
 
     first_mirror_table(&mut out, outcomes)?;
 
-    writeln!(
-        out,
-        "\n### Steady state: the operator against the naive baseline\n\n\
-         Nothing changes in ONTAP but traffic counters. The operator is measured over 3 polls per \
-         cluster; then the naive baseline (`--bench-apply-everything`: server-side apply of every \
-         object and status on every poll) over one poll per cluster after its first. Writes are \
-         counted by the API server (`apiserver_request_total`, write verbs on single objects of both \
-         kinds, any answer) and by the operator (`ontap_ipsec_api_writes_total`, successful \
-         writes); \"objects changed\" counts mirrored objects whose resourceVersion moved. CPU is \
-         `utime + stime` from `/proc/PID/stat`.\n"
-    )?;
+    steady_text(&mut out, outcomes)?;
     for outcome in outcomes {
         steady_table(&mut out, outcome)?;
     }
@@ -124,8 +118,105 @@ pub fn render(outcomes: &[Outcome], facts: &RunFacts) -> Result<String, std::fmt
         }
     }
 
+    let slopes = slope::between(&points(outcomes));
+    if !slopes.is_empty() {
+        writeln!(
+            out,
+            "\n### Memory per mirrored SA\n\n\
+             The slope of the operator's resident set right after its steady-state window against \
+             the SAs it mirrors, between scenarios of this run; what every size pays alike \
+             (code, runtime, TLS, the allocator's floor) drops out.\n"
+        )?;
+        slope_table(&mut out, &slopes)?;
+    }
     targets(&mut out, outcomes)?;
+    for slope in &slopes {
+        writeln!(
+            out,
+            "- memory per mirrored SA under {}, {} to {}: {} — {}",
+            slope::kibibytes(slope::LIMIT_BYTES_PER_SA),
+            slope.from.name,
+            slope.to.name,
+            verdict(slope.met()),
+            slope::kibibytes(slope.bytes_per_sa),
+        )?;
+    }
     Ok(out)
+}
+
+fn points(outcomes: &[Outcome]) -> Vec<Point> {
+    outcomes
+        .iter()
+        .map(|outcome| Point {
+            name: outcome.scenario.name,
+            sas: outcome.scenario.total(),
+            rss: outcome.steady_rss,
+        })
+        .collect()
+}
+
+/// One row per pair of sizes: both resident sets and the bytes per SA between them.
+pub fn slope_table(out: &mut String, slopes: &[slope::Slope]) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| from | to | resident set | resident set | per mirrored SA |\n|---|---|---:|---:|---:|"
+    )?;
+    for slope in slopes {
+        writeln!(
+            out,
+            "| {} ({} SAs) | {} ({} SAs) | {} | {} | {} |",
+            slope.from.name,
+            thousands(slope.from.sas),
+            slope.to.name,
+            thousands(slope.to.sas),
+            mebibytes(slope.from.rss),
+            mebibytes(slope.to.rss),
+            slope::kibibytes(slope.bytes_per_sa),
+        )?;
+    }
+    Ok(())
+}
+
+fn steady_text(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Result {
+    let skipped: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| outcome.naive.is_none())
+        .map(|outcome| outcome.scenario.name)
+        .collect();
+    let with_naive = skipped.len() < outcomes.len();
+    let title = if with_naive {
+        "Steady state: the operator against the naive baseline"
+    } else {
+        "Steady state"
+    };
+    write!(
+        out,
+        "\n### {title}\n\n\
+         Nothing changes in ONTAP but traffic counters. The operator is measured over 3 polls per \
+         cluster"
+    )?;
+    if with_naive {
+        write!(
+            out,
+            "; then the naive baseline (`--bench-apply-everything`: server-side apply of every \
+             object and status on every poll) over one poll per cluster after its first"
+        )?;
+    }
+    if !skipped.is_empty() {
+        write!(
+            out,
+            ". No naive baseline for {}: it would write every object and status on every poll, \
+             so its one measured round would take longer than the rest of the run",
+            skipped.join(", ")
+        )?;
+    }
+    writeln!(
+        out,
+        ". Writes are counted by the API server (`apiserver_request_total`, write verbs on \
+         single objects of both kinds, any answer) and by the operator \
+         (`ontap_ipsec_api_writes_total`, successful writes); \"objects changed\" counts mirrored \
+         objects whose resourceVersion moved. CPU is `utime + stime` from `/proc/PID/stat`.\n"
+    )
 }
 
 fn first_mirror_table(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Result {
@@ -171,94 +262,115 @@ fn first_mirror_table(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Resul
     Ok(())
 }
 
-/// A figure: its name, the operator's and the baseline's value, and how to show a value.
-type Row = (&'static str, f64, f64, fn(f64) -> String);
+/// A figure: its name, how to read it from a window, and how to show a value.
+type Row = (&'static str, fn(&Window) -> f64, fn(f64) -> String);
+
+const ROWS: [Row; 8] = [
+    (
+        "poll duration (mean)",
+        |window| mean_poll(window).as_secs_f64(),
+        |value| format!("{value:.3} s"),
+    ),
+    (
+        "API-server writes (apiserver_request_total)",
+        |window| window.per_poll(window.server.writes()),
+        |value| format!("{value:.1}"),
+    ),
+    (
+        "writes the operator counted",
+        |window| window.per_poll(window.operator.writes),
+        |value| format!("{value:.1}"),
+    ),
+    (
+        "objects changed",
+        |window| window.per_poll(window.changed_objects as f64),
+        |value| format!("{value:.1}"),
+    ),
+    (
+        "ONTAP requests",
+        |window| window.per_poll(window.operator.ontap_requests),
+        |value| format!("{value:.1}"),
+    ),
+    (
+        "operator CPU",
+        |window| per_poll_cpu(window, window.operator.cpu).as_secs_f64(),
+        |value| format!("{value:.3} s"),
+    ),
+    (
+        "kube-apiserver CPU",
+        |window| per_poll_cpu(window, window.server.apiserver_cpu).as_secs_f64(),
+        |value| format!("{value:.3} s"),
+    ),
+    (
+        "etcd CPU",
+        |window| per_poll_cpu(window, window.server.etcd_cpu).as_secs_f64(),
+        |value| format!("{value:.3} s"),
+    ),
+];
 
 fn steady_table(out: &mut String, outcome: &Outcome) -> std::fmt::Result {
-    let (product, naive) = (&outcome.steady, &outcome.naive);
-    writeln!(
+    let product = &outcome.steady;
+    let naive = outcome.naive.as_ref();
+    write!(
         out,
-        "**{}** — {} cluster(s) × {} SAs; {} and {} polls measured over {} and {}.\n",
+        "**{}** — {} cluster(s) × {} SAs; {} polls measured over {}",
         outcome.scenario.name,
         outcome.scenario.clusters,
         thousands(outcome.scenario.per_cluster()),
         product.polls(),
-        naive.polls(),
         seconds(product.elapsed),
-        seconds(naive.elapsed),
+    )?;
+    match naive {
+        Some(naive) => writeln!(
+            out,
+            ", the naive baseline's {} over {}.\n\n\
+             | per poll | operator | naive | naive / operator |\n|---|---:|---:|---:|",
+            naive.window.polls(),
+            seconds(naive.window.elapsed)
+        )?,
+        None => writeln!(out, ".\n\n| per poll | operator |\n|---|---:|")?,
+    }
+    for (name, read, show) in ROWS {
+        row(
+            out,
+            name,
+            read(product),
+            naive.map(|naive| read(&naive.window)),
+            &show,
+        )?;
+    }
+    row(
+        out,
+        "operator peak RSS (whole run)",
+        outcome.peak_rss as f64,
+        naive.map(|naive| naive.peak_rss as f64),
+        &|bytes| format!("{:.1} MiB", bytes / (1024.0 * 1024.0)),
     )?;
     writeln!(
         out,
-        "| per poll | operator | naive | naive / operator |\n|---|---:|---:|---:|"
-    )?;
-    let rows: [Row; 8] = [
-        (
-            "poll duration (mean)",
-            mean_poll(product).as_secs_f64(),
-            mean_poll(naive).as_secs_f64(),
-            |value| format!("{value:.3} s"),
-        ),
-        (
-            "API-server writes (apiserver_request_total)",
-            product.per_poll(product.server.writes()),
-            naive.per_poll(naive.server.writes()),
-            |value| format!("{value:.1}"),
-        ),
-        (
-            "writes the operator counted",
-            product.per_poll(product.operator.writes),
-            naive.per_poll(naive.operator.writes),
-            |value| format!("{value:.1}"),
-        ),
-        (
-            "objects changed",
-            product.per_poll(product.changed_objects as f64),
-            naive.per_poll(naive.changed_objects as f64),
-            |value| format!("{value:.1}"),
-        ),
-        (
-            "ONTAP requests",
-            product.per_poll(product.operator.ontap_requests),
-            naive.per_poll(naive.operator.ontap_requests),
-            |value| format!("{value:.1}"),
-        ),
-        (
-            "operator CPU",
-            per_poll_cpu(product, product.operator.cpu).as_secs_f64(),
-            per_poll_cpu(naive, naive.operator.cpu).as_secs_f64(),
-            |value| format!("{value:.3} s"),
-        ),
-        (
-            "kube-apiserver CPU",
-            per_poll_cpu(product, product.server.apiserver_cpu).as_secs_f64(),
-            per_poll_cpu(naive, naive.server.apiserver_cpu).as_secs_f64(),
-            |value| format!("{value:.3} s"),
-        ),
-        (
-            "etcd CPU",
-            per_poll_cpu(product, product.server.etcd_cpu).as_secs_f64(),
-            per_poll_cpu(naive, naive.server.etcd_cpu).as_secs_f64(),
-            |value| format!("{value:.3} s"),
-        ),
-    ];
-    for (name, ours, theirs, show) in rows {
-        writeln!(
+        "\nThe operator's resident set right after its steady-state window: {}.\n",
+        mebibytes(outcome.steady_rss),
+    )
+}
+
+/// A table row: the operator's value, and the baseline's with the ratio when it ran.
+fn row(
+    out: &mut String,
+    name: &str,
+    ours: f64,
+    theirs: Option<f64>,
+    show: &dyn Fn(f64) -> String,
+) -> std::fmt::Result {
+    match theirs {
+        Some(theirs) => writeln!(
             out,
             "| {name} | {} | {} | {} |",
             show(ours),
             show(theirs),
             ratio(theirs, ours)
-        )?;
+        ),
+        None => writeln!(out, "| {name} | {} |", show(ours)),
     }
-    writeln!(
-        out,
-        "| operator peak RSS (whole run) | {} | {} | {} |\n\n\
-         The operator's resident set right after its steady-state window: {}.\n",
-        mebibytes(outcome.peak_rss),
-        mebibytes(outcome.naive_peak_rss),
-        ratio(outcome.naive_peak_rss as f64, outcome.peak_rss as f64),
-        mebibytes(outcome.steady_rss),
-    )
 }
 
 fn targets(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Result {
@@ -311,33 +423,68 @@ fn targets(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Result {
             seconds(max)
         )?;
     }
-    for outcome in outcomes
-        .iter()
-        .filter(|outcome| outcome.scenario.total() == LARGE)
-    {
-        let name = outcome.scenario.name;
-        let first = outcome.first_mirror.as_secs_f64() / outcome.bare.create.as_secs_f64();
+    for outcome in outcomes {
+        scenario_targets(out, outcome)?;
+    }
+    Ok(())
+}
+
+/// The lines of the targets `outcome`'s scenario is judged on.
+fn scenario_targets(out: &mut String, outcome: &Outcome) -> std::fmt::Result {
+    let targets = outcome.scenario.targets;
+    let name = outcome.scenario.name;
+    let sas = thousands(outcome.scenario.total());
+    let first = outcome.first_mirror.as_secs_f64();
+    let create = outcome.bare.create.as_secs_f64();
+    if let Some(limit) = targets.first_mirror_vs_create {
         writeln!(
             out,
-            "- first mirror of 10,000 SAs within {FIRST_MIRROR_RATIO}× the bare-client create \
-             time, {name}: {} — {first:.2}×",
-            verdict(first <= FIRST_MIRROR_RATIO)
+            "- first mirror of {sas} SAs within {limit}× the bare-client create time, {name}: {} \
+             — {:.2}×",
+            verdict(first <= limit * create),
+            first / create,
         )?;
+    }
+    if let Some(limit) = targets.first_mirror_vs_create_status {
+        let both = create + outcome.bare.status.as_secs_f64();
         writeln!(
             out,
-            "- peak RSS under {} with 10,000 SAs, {name}: {} — {} at the peak, {} after the \
+            "- first mirror of {sas} SAs within {limit}× the bare client's create + status \
+             time, {name}: {} — {:.2}× ({} against {})",
+            verdict(first <= limit * both),
+            first / both,
+            seconds(outcome.first_mirror),
+            seconds(Duration::from_secs_f64(both)),
+        )?;
+    }
+    if let Some(limit) = targets.peak_rss {
+        writeln!(
+            out,
+            "- peak RSS under {} with {sas} SAs, {name}: {} — {} at the peak, {} after the \
              steady-state window",
-            mebibytes(PEAK_RSS_LIMIT),
-            verdict(outcome.peak_rss < PEAK_RSS_LIMIT),
+            mebibytes(limit),
+            verdict(outcome.peak_rss < limit),
             mebibytes(outcome.peak_rss),
             mebibytes(outcome.steady_rss),
         )?;
+    }
+    if let Some(limit) = targets.steady_rss {
+        writeln!(
+            out,
+            "- resident set after the steady-state window under {} with {sas} SAs, {name}: {} — \
+             {}",
+            mebibytes(limit),
+            verdict(outcome.steady_rss < limit),
+            mebibytes(outcome.steady_rss),
+        )?;
+    }
+    if let Some(limit) = targets.round_cpu {
         let cpu = per_poll_cpu(&outcome.steady, outcome.steady.operator.cpu);
-        // With several clusters, one round of polls covers the 10,000 SAs.
+        // With several clusters, one round of polls covers all the SAs.
         let round = cpu.mul_f64(outcome.scenario.clusters as f64);
         let detail = if outcome.scenario.clusters > 1 {
             format!(
-                "{} per poll of {} SAs, so {} for a round over all 10,000",
+                "{} per poll of {} SAs, so {} for a round over all {sas}",
                 seconds(cpu),
                 thousands(outcome.scenario.per_cluster()),
                 seconds(round)
@@ -347,9 +494,10 @@ fn targets(out: &mut String, outcomes: &[Outcome]) -> std::fmt::Result {
         };
         writeln!(
             out,
-            "- operator CPU per steady-state poll of 10,000 SAs under {}, {name}: {} — {detail}",
-            seconds(STEADY_CPU_LIMIT),
-            verdict(round < STEADY_CPU_LIMIT),
+            "- operator CPU for one steady-state round of polls over {sas} SAs under {}, {name}: \
+             {} — {detail}",
+            seconds(limit),
+            verdict(round < limit),
         )?;
     }
     Ok(())
