@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::{Resource, ResourceExt as _};
+use kube::Resource;
 
 use super::plan::TunnelTransition;
 use crate::crd::condition::{REASON_UNAUTHORIZED, STATUS_FALSE, STATUS_TRUE, cut_to_bytes};
@@ -138,16 +138,6 @@ async fn publish(
     if let Err(error) = recorder.publish(&event, reference).await {
         tracing::warn!(%error, reason, object = ?reference.name, "cannot publish event");
     }
-}
-
-/// The OntapCluster's name, for logs.
-#[must_use]
-pub fn describe(cluster: &OntapCluster) -> String {
-    format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    )
 }
 
 #[cfg(test)]
