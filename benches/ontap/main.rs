@@ -135,7 +135,11 @@ fn run_parent(args: &Args) -> anyhow::Result<()> {
             results.add(measurement);
         }
     }
-    for variant in [Variant::DecodeValue, Variant::DecodeTyped] {
+    for variant in [
+        Variant::DecodeValue,
+        Variant::DecodeTyped,
+        Variant::DecodeTypedWithPath,
+    ] {
         let repetitions = args.rounds * args.repetitions;
         results.add(child(
             variant,

@@ -46,7 +46,10 @@ impl Results {
                 measurement.variant,
                 measurement.records
             );
-            if matches!(measurement.variant, Variant::Product | Variant::DecodeTyped) {
+            if matches!(
+                measurement.variant,
+                Variant::Product | Variant::DecodeTyped | Variant::DecodeTypedWithPath
+            ) {
                 ensure!(
                     measurement.ready == expected,
                     "{:?} judged {} of {expected} generated (healthy) SAs ready",
@@ -89,6 +92,7 @@ pub fn render(results: &Results, machine: &str, args: &Args) -> anyhow::Result<S
     let product = results.figures(Variant::Product)?;
     let value = results.figures(Variant::DecodeValue)?;
     let typed = results.figures(Variant::DecodeTyped)?;
+    let typed_with_path = results.figures(Variant::DecodeTypedWithPath)?;
     let time_ratio = product.time.median.as_secs_f64() / floor.time.median.as_secs_f64();
     let memory_ratio = product.working_set as f64 / floor.working_set.max(1) as f64;
     let met = time_ratio <= TARGET_RATIO && memory_ratio <= TARGET_RATIO;
@@ -155,8 +159,12 @@ pub fn render(results: &Results, machine: &str, args: &Args) -> anyhow::Result<S
     for (name, figures) in [
         ("`serde_json::Value`", value),
         (
-            "typed models (`serde_path_to_error`) + `health::ready` per SA",
+            "typed models, as the client decodes + `health::ready` per SA",
             typed,
+        ),
+        (
+            "typed models tracking every value's path (`serde_path_to_error`) + `health::ready` per SA",
+            typed_with_path,
         ),
     ] {
         writeln!(

@@ -1,6 +1,6 @@
 //! The measured work, run in a child process so that its peak resident set is its own: the floor
 //! (plain reqwest and `serde_json::Value`), the product (`OntapClient` and the health rules), and
-//! the two decoders alone on bytes fetched beforehand.
+//! the decoders alone on bytes fetched beforehand.
 
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,12 @@ pub enum Variant {
     Product,
     /// Parse pages fetched beforehand into `serde_json::Value`.
     DecodeValue,
-    /// Decode pages fetched beforehand into the typed models and judge their health.
+    /// Decode pages fetched beforehand into the typed models, as the client does, and judge
+    /// their health.
     DecodeTyped,
+    /// The same, tracking the JSON path of every value (`serde_path_to_error`) as the client did
+    /// before it tracked it only on a failure.
+    DecodeTypedWithPath,
 }
 
 /// What a child reports on its one line of standard output.
@@ -46,7 +50,7 @@ pub struct Measurement {
     pub pages: usize,
     /// Response bytes of one listing (floor and decoders only; the product does not expose them).
     pub bytes: usize,
-    /// Records the health rules judged ready (product and typed decoder only).
+    /// Records the health rules judged ready (product and typed decoders only).
     pub ready: usize,
     /// Resident set once the runtime and the HTTPS client were ready, before any listing.
     pub start_rss: u64,
@@ -87,7 +91,9 @@ pub async fn measure(
     let product = OntapClient::new(config.clone())?;
     let first = first_page_url(&config)?;
     let prefetched = match variant {
-        Variant::DecodeValue | Variant::DecodeTyped => fetch_bytes(&plain, &first).await?,
+        Variant::DecodeValue | Variant::DecodeTyped | Variant::DecodeTypedWithPath => {
+            fetch_bytes(&plain, &first).await?
+        }
         Variant::Floor | Variant::Product => Vec::new(),
     };
     let start_rss = proc_stats::rss(Process::Current).unwrap_or_default();
@@ -99,7 +105,8 @@ pub async fn measure(
             Variant::Floor => floor(&plain, &first).await?,
             Variant::Product => product_listing(&product).await?,
             Variant::DecodeValue => decode_value(&prefetched)?,
-            Variant::DecodeTyped => decode_typed(&prefetched)?,
+            Variant::DecodeTyped => decode_typed(&prefetched, false)?,
+            Variant::DecodeTypedWithPath => decode_typed(&prefetched, true)?,
         };
         if repetition > 0 {
             times.push(started.elapsed());
@@ -265,29 +272,32 @@ fn decode_value(pages: &[bytes::Bytes]) -> Result<Seen, VariantError> {
     Ok(seen)
 }
 
-/// One collection page with the public model, as the client decodes it (with the JSON path
-/// of any failure).
+/// One collection page with the public model.
 #[derive(Debug, Deserialize)]
 struct TypedPage {
     #[serde(default)]
     records: Vec<SecurityAssociation>,
 }
 
-fn decode_typed(pages: &[bytes::Bytes]) -> Result<Seen, VariantError> {
+/// Decodes every page into the typed models; `with_path` tracks the JSON path of each value.
+fn decode_typed(pages: &[bytes::Bytes], with_path: bool) -> Result<Seen, VariantError> {
     let mut seen = Seen {
         pages: pages.len(),
         ..Seen::default()
     };
     let mut records = Vec::new();
     for body in pages {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let page: TypedPage =
+        let page: TypedPage = if with_path {
+            let mut deserializer = serde_json::Deserializer::from_slice(body);
             serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
                 VariantError::Decode {
                     path: error.path().to_string(),
                     message: error.inner().to_string(),
                 }
-            })?;
+            })?
+        } else {
+            serde_json::from_slice(body)?
+        };
         seen.bytes += body.len();
         records.extend(page.records);
     }

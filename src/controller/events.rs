@@ -2,8 +2,8 @@
 //! unreachable or recovering, credentials being rejected.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder};
 
 use super::plan::TunnelTransition;
 use crate::crd::condition::{REASON_UNAUTHORIZED, STATUS_FALSE, STATUS_TRUE, cut_to_bytes};

@@ -9,10 +9,17 @@ const MAX_NAME: usize = 253;
 /// colons do), the value starts and ends alphanumeric, and it is cut to 63 characters.
 #[must_use]
 pub fn label_value(text: &str) -> String {
+    // Most values (node, SVM and policy names, IPv4 addresses) are valid as they are.
+    if text.len() <= MAX_LABEL_VALUE
+        && text.bytes().all(is_label_byte)
+        && trim_to_alphanumeric(text).len() == text.len()
+    {
+        return text.to_owned();
+    }
     let replaced: String = text
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            if c.is_ascii() && is_label_byte(c as u8) {
                 c
             } else {
                 '-'
@@ -22,6 +29,10 @@ pub fn label_value(text: &str) -> String {
     let trimmed = trim_to_alphanumeric(&replaced);
     let cut: String = trimmed.chars().take(MAX_LABEL_VALUE).collect();
     trim_to_alphanumeric(&cut).to_owned()
+}
+
+fn is_label_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.')
 }
 
 /// Hex digits of the hash that ends a name too long to keep whole.
