@@ -75,7 +75,7 @@ bench-fleet: ## operator on 100 clusters × 1,000 SAs against the bare client (l
 # The glibc build is copied out before `cargo bench` relinks the default binary in its place.
 SYSTEM_ALLOCATOR_BIN := $(abspath $(or $(CARGO_TARGET_DIR),target))/system-allocator/ontap-ipsec-operator
 
-bench-allocators: ## operator steady state (1k, 10k SAs) under mimalloc and glibc malloc, default and tuned; writes docs/benchmarks.md
+bench-allocators: ## operator steady state (1k, 10k SAs): mimalloc as shipped and with its own defaults, glibc malloc as built and tuned; writes docs/benchmarks.md
 	@bash tests/k8s/cluster-up.sh >/dev/null
 	$(CARGO) build --release --features system-allocator --bin ontap-ipsec-operator
 	mkdir -p $(dir $(SYSTEM_ALLOCATOR_BIN))

@@ -22,9 +22,11 @@ pub fn render(matrix: &Matrix, facts: &RunFacts) -> Result<String, std::fmt::Err
          in turn starts on that complete mirror (so its peak includes loading every object into \
          its watch cache, and no first-mirror writes), lets every cluster poll once, and is \
          measured over 3 polls per cluster in which nothing changes. mimalloc is the default \
-         build; glibc's malloc is the same code built with `--features system-allocator`. An \
-         environment variable the benchmark itself was started with never reaches a variant: \
-         each gets only its own.\n"
+         build, which sets `MIMALLOC_PURGE_DELAY=0` and `MIMALLOC_ARENA_EAGER_COMMIT=0` for \
+         itself when the environment does not set them; its second row sets mimalloc's own \
+         defaults back. glibc's malloc is the same code built with `--features \
+         system-allocator`. An environment variable the benchmark itself was started with never \
+         reaches a variant: each gets only its own.\n"
     )?;
     for (scenario, measurements) in matrix {
         writeln!(
@@ -58,7 +60,7 @@ pub fn render(matrix: &Matrix, facts: &RunFacts) -> Result<String, std::fmt::Err
 fn environment(measurement: &Measurement) -> String {
     let environment = &measurement.variant.program.environment;
     if environment.is_empty() {
-        return "as built".into();
+        return "none set".into();
     }
     environment
         .iter()

@@ -1,5 +1,5 @@
-//! The allocator matrix: the operator's steady state on one mirrored estate under mimalloc and
-//! glibc's malloc, each as built and as tuned through its environment variables.
+//! The allocator matrix: the operator's steady state on one mirrored estate under mimalloc, as
+//! shipped and with its own defaults, and under glibc's malloc, as built and tuned.
 
 use std::path::{Path, PathBuf};
 
@@ -7,11 +7,13 @@ use crate::api_server::ApiServer;
 use crate::operator::{Mode, Operator, Program};
 use crate::scenario::{self, Scenario, Window};
 
-/// mimalloc 3.3 (libmimalloc-sys 0.1.49) frees unused pages after `purge_delay` (1000 ms) and
-/// commits its arenas eagerly on Linux (`arena_eager_commit` 2); both hold memory resident.
-const MIMALLOC_TUNED: [(&str, &str); 2] = [
-    ("MIMALLOC_PURGE_DELAY", "0"),
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+/// mimalloc 3.3's own defaults (libmimalloc-sys 0.1.49): freed pages go back to the system after
+/// `purge_delay` (1000 ms), and arenas are committed eagerly on Linux (`arena_eager_commit` 2).
+/// The operator sets both to 0 for itself unless the environment sets them (`src/main.rs`), so
+/// these undo that.
+const MIMALLOC_LIBRARY_DEFAULTS: [(&str, &str); 2] = [
+    ("MIMALLOC_PURGE_DELAY", "1000"),
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "2"),
 ];
 /// glibc gives each thread under contention an arena of its own (up to 8 per core) and raises
 /// its trim threshold as it goes; two arenas, and a fixed 128 KiB threshold, keep less resident.
@@ -27,8 +29,9 @@ pub struct Variant {
     pub program: Program,
 }
 
-/// The four variants: mimalloc (the default build) and glibc's malloc (the binary built with
-/// `--features system-allocator`), each as built and tuned.
+/// The four variants: mimalloc (the default build) as shipped and with the library's own
+/// defaults, and glibc's malloc (the binary built with `--features system-allocator`) as built
+/// and tuned.
 pub fn variants(system_allocator_binary: &Path) -> Vec<Variant> {
     let mimalloc = Program::default();
     let glibc = |label, environment: &[(&'static str, &'static str)]| Program {
@@ -44,8 +47,8 @@ pub fn variants(system_allocator_binary: &Path) -> Vec<Variant> {
         Variant {
             allocator: "mimalloc",
             program: Program {
-                label: "mimalloc-tuned",
-                environment: MIMALLOC_TUNED.to_vec(),
+                label: "mimalloc-library-defaults",
+                environment: MIMALLOC_LIBRARY_DEFAULTS.to_vec(),
                 ..mimalloc
             },
         },
