@@ -9,6 +9,7 @@ mod support;
 #[path = "../operator/harness.rs"]
 mod harness;
 
+mod allocator;
 mod leader_election;
 mod malformed;
 mod metrics;

@@ -48,8 +48,19 @@ impl OperatorProcess {
         kubeconfig: &std::path::Path,
         extra: &[&str],
     ) -> Self {
+        Self::start_with_environment(namespace, identity, kubeconfig, extra, &[])
+    }
+
+    /// Starts it as `start_with_kubeconfig` does, with these environment variables too.
+    pub fn start_with_environment(
+        namespace: &str,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+        environment: &[(&str, &str)],
+    ) -> Self {
         for attempt in 1..=START_ATTEMPTS {
-            let started = Self::spawn(namespace, identity, kubeconfig, extra);
+            let started = Self::spawn(namespace, identity, kubeconfig, extra, environment);
             // A port chosen free can be taken by another process before the operator binds
             // it; the operator then exits at once, saying so. Choose again.
             std::thread::sleep(Duration::from_millis(500));
@@ -67,6 +78,7 @@ impl OperatorProcess {
         identity: &str,
         kubeconfig: &std::path::Path,
         extra: &[&str],
+        environment: &[(&str, &str)],
     ) -> Self {
         let (metrics_port, health_port) = free_ports();
         let log_dir = k8s::repo_root().join("target/test-logs");
@@ -81,6 +93,10 @@ impl OperatorProcess {
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,ontap_ipsec_operator=debug")
+            // The allocator's settings come from the test, never from the shell that runs it.
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+            .envs(environment.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
