@@ -31,13 +31,8 @@ fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 async fn the_operator_runs_with_mimallocs_settings_for_a_small_resident_set() {
     let namespace = "allocator-settings";
     let kubeconfig = k8s::default_admin_kubeconfig_path();
-    let operator = OperatorProcess::start_with_environment(
-        namespace,
-        "shipped",
-        &kubeconfig,
-        &[],
-        &[],
-    );
+    let operator =
+        OperatorProcess::start_with_environment(namespace, "shipped", &kubeconfig, &[], &[]);
     operator.wait_ready().await;
     assert_eq!(
         mimalloc_environment(&operator),
