@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::harness::Harness;
 use crate::process::OperatorProcess;
 use crate::support::k8s;
 
@@ -28,8 +29,10 @@ fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_runs_with_mimallocs_settings_for_a_small_resident_set() {
-    let namespace = "allocator-settings";
+async fn the_operator_runs_with_mimallocs_memory_settings_unless_the_user_set_them() {
+    // The harness installs the CRDs, without which the operator never becomes ready.
+    let harness = Harness::new("allocator", Vec::new()).await;
+    let namespace = harness.ns();
     let kubeconfig = k8s::default_admin_kubeconfig_path();
     let operator =
         OperatorProcess::start_with_environment(namespace, "shipped", &kubeconfig, &[], &[]);
